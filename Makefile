@@ -1,0 +1,45 @@
+# scratchpack — `make help` lists the targets.
+GO      ?= go
+BIN     := bin/scratchpack
+GOFLAGS ?=
+FUZZTIME ?= 30s
+
+.PHONY: help build test demo fixtures fuzz bench lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+build: ## build bin/scratchpack, one static binary (CGO_ENABLED=0)
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -trimpath -ldflags='-s -w' -o $(BIN) ./cmd/scratchpack
+
+fixtures: ## build the C fixture programs into fixtures/build
+	$(MAKE) -C fixtures
+
+test: fixtures lint ## run every test (fixtures, the system corpus against the real loader, the CLI)
+	$(GO) test $(GOFLAGS) -count=1 ./...
+
+lint: ## gofmt and go vet must be clean
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+demo: build fixtures ## resolve the seed's dynamically-linked hello world
+	@echo "== fixtures/build/hello: a dynamically-linked hello world (not -static)"
+	@file fixtures/build/hello 2>/dev/null || true
+	@echo "== scratchpack deps fixtures/build/hello"
+	@./$(BIN) deps fixtures/build/hello
+	@echo "== scratchpack deps --format list fixtures/build/hello (what a FROM-scratch image needs)"
+	@./$(BIN) deps --format list fixtures/build/hello
+	@echo "== its closure, in bytes (binary + every file listed, symlinks followed)"
+	@du -cLb fixtures/build/hello $$(./$(BIN) deps --format list fixtures/build/hello) | tail -n 1
+
+fuzz: ## fuzz the ELF and ld.so.cache parsers for FUZZTIME each
+	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzNewBinary$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzParseLDCache$$' -fuzztime $(FUZZTIME)
+
+bench: build ## resolve the system corpus against libtree and ldd, printing ratios
+	./bench/deps.sh
+
+clean: ## remove build outputs
+	rm -rf bin
+	$(MAKE) -C fixtures clean

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/scratchpack/scratchpack/elfdeps"
+)
+
+func runDeps(args []string, stdout, stderr io.Writer) error {
+	fl := pflag.NewFlagSet("deps", pflag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: scratchpack deps [flags] FILE...\n\n"+
+			"Lists what the dynamic loader would map for each FILE, reading ELF only (nothing is run).\n\nFlags:\n")
+		fl.PrintDefaults()
+	}
+	rootDir := fl.String("root", "/", "resolve inside this root directory (a sysroot), as under chroot")
+	libPath := fl.String("library-path", "", "resolve as if LD_LIBRARY_PATH were set to this value")
+	format := fl.String("format", "tree", "output format: tree, list or json")
+	cpuMode := fl.String("cpu", "host", "CPU-dependent choices: host (this machine's CPU), baseline (no optional feature) or all (every glibc-hwcaps variant)")
+	hwcaps := fl.String("hwcaps", "", "comma-separated glibc-hwcaps subdirectories to search, best first (overrides --cpu's)")
+	platform := fl.String("at-platform", "", "value of $PLATFORM and the legacy platform subdirectory (overrides --cpu's)")
+	cwd := fl.String("cwd", "", "working directory inside the root for relative names (default: the current directory with --root /, else /)")
+	verbose := fl.BoolP("verbose", "v", false, "log every candidate file tried to stderr")
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return &exitError{code: 2}
+	}
+	if fl.NArg() == 0 {
+		fl.Usage()
+		return &exitError{code: 2, err: errors.New("no FILE given")}
+	}
+	switch *format {
+	case "tree", "list", "json":
+	default:
+		return &exitError{code: 2, err: fmt.Errorf("unknown --format %q (want tree, list or json)", *format)}
+	}
+
+	opts, err := resolverOptions(*rootDir, *libPath, *cpuMode, *hwcaps, *platform, *cwd, fl.Changed("library-path"))
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if *verbose {
+		opts = append(opts, elfdeps.WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	}
+	r, err := elfdeps.NewDir(*rootDir, opts...)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	inputs := fl.Args()
+	results, errs := r.ResolveAll(inputs)
+
+	failed := false
+	for i, err := range errs {
+		if err != nil {
+			fmt.Fprintf(stderr, "scratchpack deps: %v\n", err)
+			failed = true
+			continue
+		}
+		for _, p := range results[i].Problems {
+			fmt.Fprintf(stderr, "scratchpack deps: %v\n", p)
+			failed = true
+		}
+	}
+	switch *format {
+	case "list":
+		writeList(stdout, results)
+	case "json":
+		if err := writeJSON(stdout, inputs, results, errs); err != nil {
+			return err
+		}
+	default:
+		for _, res := range results {
+			if res != nil {
+				writeTree(stdout, res)
+			}
+		}
+	}
+	if failed {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// resolverOptions turns the shared resolution flags into elfdeps options.
+func resolverOptions(rootDir, libPath, cpuMode, hwcaps, platform, cwd string, haveLibPath bool) ([]elfdeps.Option, error) {
+	var opts []elfdeps.Option
+	if haveLibPath {
+		opts = append(opts, elfdeps.WithLibraryPath(libPath))
+	}
+	var choose func(elf.Machine, elf.Class) elfdeps.CPU
+	switch cpuMode {
+	case "host":
+		choose = elfdeps.HostCPU
+	case "baseline":
+		choose = elfdeps.BaselineCPU
+	case "all":
+		choose = elfdeps.AllVariantsCPU
+	default:
+		return nil, fmt.Errorf("unknown --cpu %q (want host, baseline or all)", cpuMode)
+	}
+	if hwcaps != "" || platform != "" {
+		base := choose
+		choose = func(m elf.Machine, c elf.Class) elfdeps.CPU {
+			cpu := base(m, c)
+			if hwcaps != "" {
+				cpu.HWCaps = strings.Split(hwcaps, ",")
+			}
+			if platform != "" {
+				cpu.Platform = platform
+			}
+			return cpu
+		}
+	}
+	opts = append(opts, elfdeps.WithCPU(choose))
+	if cwd == "" && filepath.Clean(rootDir) == "/" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("finding the working directory: %w", err)
+		}
+		cwd = wd
+	}
+	if cwd != "" {
+		opts = append(opts, elfdeps.WithWorkDir(cwd))
+	}
+	return opts, nil
+}
+
+func writeList(w io.Writer, results []*elfdeps.Result) {
+	var all []string
+	for _, res := range results {
+		if res != nil {
+			all = append(all, res.Paths()...)
+		}
+	}
+	slices.Sort(all)
+	for _, p := range slices.Compact(all) {
+		fmt.Fprintln(w, p)
+	}
+}
+
+// writeTree prints a result like libtree: each object under the object that first loaded it, with why it
+// was found; objects already shown are not repeated.
+func writeTree(w io.Writer, res *elfdeps.Result) {
+	fmt.Fprintf(w, "%s", res.Input.Path)
+	if res.Flavor == elfdeps.FlavorStatic {
+		fmt.Fprintf(w, " (static)\n")
+		return
+	}
+	fmt.Fprintln(w)
+	if res.Interp != nil {
+		fmt.Fprintf(w, "├── %s [%s]\n", res.Interp.Path, res.Interp.How)
+	}
+	shown := map[*elfdeps.Object]bool{res.Input: true}
+	if res.Interp != nil {
+		shown[res.Interp] = true
+	}
+	var walk func(o *elfdeps.Object, prefix string)
+	walk = func(o *elfdeps.Object, prefix string) {
+		type line struct {
+			name string
+			dep  *elfdeps.Object
+		}
+		var lines []line
+		for i, name := range o.Needed {
+			var dep *elfdeps.Object
+			if i < len(o.Deps) {
+				dep = o.Deps[i]
+			}
+			if dep != nil && shown[dep] {
+				continue
+			}
+			lines = append(lines, line{name, dep})
+			if dep != nil {
+				shown[dep] = true
+			}
+		}
+		for i, l := range lines {
+			branch, next := "├── ", "│   "
+			if i == len(lines)-1 {
+				branch, next = "└── ", "    "
+			}
+			if l.dep == nil {
+				fmt.Fprintf(w, "%s%s%s => not found\n", prefix, branch, l.name)
+				continue
+			}
+			fmt.Fprintf(w, "%s%s%s => %s [%s]\n", prefix, branch, l.name, l.dep.Path, why(l.dep))
+			walk(l.dep, prefix+next)
+		}
+	}
+	walk(res.Input, "")
+}
+
+func why(o *elfdeps.Object) string {
+	switch {
+	case o.Via != "":
+		return fmt.Sprintf("%s of %s", o.How, o.Via)
+	case o.Dir != "" && o.How != elfdeps.HowCache:
+		return fmt.Sprintf("%s %s", o.How, o.Dir)
+	}
+	return string(o.How)
+}
+
+type jsonMissing struct {
+	Name       string   `json:"name"`
+	NeededBy   string   `json:"needed_by"`
+	Searched   []string `json:"searched,omitempty"`
+	WrongClass []string `json:"wrong_class,omitempty"`
+}
+
+type jsonResult struct {
+	Input   string            `json:"input"`
+	Error   string            `json:"error,omitempty"`
+	Flavor  elfdeps.Flavor    `json:"loader,omitempty"`
+	Interp  string            `json:"interpreter,omitempty"`
+	Objects []*elfdeps.Object `json:"objects"`
+	Missing []jsonMissing     `json:"missing,omitempty"`
+	Errors  []string          `json:"errors,omitempty"`
+}
+
+func writeJSON(w io.Writer, inputs []string, results []*elfdeps.Result, errs []error) error {
+	out := make([]jsonResult, len(inputs))
+	for i, in := range inputs {
+		j := jsonResult{Input: in, Objects: []*elfdeps.Object{}}
+		if errs[i] != nil {
+			j.Error = errs[i].Error()
+			out[i] = j
+			continue
+		}
+		res := results[i]
+		j.Flavor = res.Flavor
+		if res.Interp != nil {
+			j.Interp = res.Interp.Path
+		}
+		j.Objects = append(j.Objects, res.Objects...)
+		for _, p := range res.Problems {
+			var nf *elfdeps.NotFoundError
+			if errors.As(p, &nf) {
+				j.Missing = append(j.Missing, jsonMissing{nf.Name, nf.NeededBy, nf.Searched, nf.WrongClass})
+			} else {
+				j.Errors = append(j.Errors, p.Error())
+			}
+		}
+		out[i] = j
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

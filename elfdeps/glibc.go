@@ -1,0 +1,472 @@
+package elfdeps
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// searchDir is one directory of a search list, as glibc's fillin_rpath leaves it: with a trailing '/', or ""
+// for an empty element (the working directory).
+type searchDir struct {
+	dir string
+	how How
+	via *Object
+}
+
+func (d searchDir) String() string {
+	dir := strings.TrimSuffix(d.dir, "/")
+	switch {
+	case d.dir == "":
+		dir = "(working directory)"
+	case dir == "":
+		dir = "/"
+	}
+	if d.via != nil {
+		return fmt.Sprintf("%s (%s of %s)", dir, strings.ToUpper(string(d.how)), d.via.Path)
+	}
+	return fmt.Sprintf("%s (%s)", dir, d.how)
+}
+
+// glibcLoad is one program's load: glibc's link map, in load order.
+type glibcLoad struct {
+	r       *Resolver
+	res     *Result
+	main    *Object
+	rtld    *Object
+	queue   []*Object // main first, then every object in the order it was mapped (the rtld when first needed)
+	byReal  map[string]*Object
+	class   elf.Class
+	data    elf.Data
+	machine elf.Machine
+	cpu     CPU
+	subdirs []string
+	sys     *interpInfo
+	llp     []searchDir
+}
+
+// outcome of trying one candidate file, as glibc's open_path/open_verify treat it.
+type outcome int
+
+const (
+	found   outcome = iota
+	skip            // ENOENT/EACCES, or a file of another class or machine: try the next candidate
+	stop            // any other open error: stop this search list
+	fatally         // the loader gives up the whole load
+)
+
+func (r *Resolver) resolveGlibc(res *Result) error {
+	main := res.Input
+	f := main.File
+	s := &glibcLoad{r: r, res: res, main: main, byReal: map[string]*Object{main.RealPath: main},
+		class: f.Class, data: f.Data, machine: f.Machine}
+	s.cpu = r.opts.cpu(f.Machine, f.Class)
+	s.subdirs = s.cpu.subdirs()
+	s.queue = []*Object{main}
+
+	interp, how := f.Interp, HowInterp
+	if interp == "" {
+		// A shared library given as input: it is loaded as `ld.so FILE` would load it, so $ORIGIN is the
+		// directory of the path given and the path is a name of the main map.
+		interp, how = defaultInterp(f.Machine, f.Class, f.Flags), HowDefaultInterp
+		main.origin = dirOf(main.Path)
+		main.nameless = false
+		main.names = []string{main.Path}
+	}
+	if interp != "" {
+		ipath := r.abs(interp)
+		rp, err := r.root.resolve(ipath)
+		var ifile *File
+		if err == nil {
+			ifile, err = r.parse(rp.real)
+		}
+		switch {
+		case err == nil:
+			s.rtld = &Object{Name: interp, Path: ipath, RealPath: rp.real, Links: rp.links, How: how,
+				File: ifile, Soname: ifile.Soname, Needed: ifile.Needed, names: []string{interp}}
+			if ifile.Soname != "" {
+				s.rtld.names = append(s.rtld.names, ifile.Soname)
+			}
+			s.byReal[rp.real] = s.rtld
+			res.Interp = s.rtld
+			s.sys = r.interpInfo(rp.real, ifile)
+		case how == HowInterp:
+			res.Problems = append(res.Problems, &NotFoundError{Name: interp, NeededBy: main.Path,
+				Searched: []string{"PT_INTERP: " + errString(err)}})
+		}
+	}
+	if s.sys == nil {
+		s.sys = fallbackInterpInfo(r, f.Machine, f.Class)
+	}
+	if r.opts.hasLibraryPath && r.opts.libraryPath != "" {
+		s.llp = s.decompose(r.opts.libraryPath, ":;", HowLibraryPath, main, false)
+	}
+
+	for i := 0; i < len(s.queue); i++ {
+		o := s.queue[i]
+		if o == s.rtld {
+			continue // ld.so is self-contained: its DT_NEEDED (none) is never searched
+		}
+		o.Deps = make([]*Object, len(o.File.Needed))
+		for j, name := range o.File.Needed {
+			dep, err := s.load(name, o)
+			if err != nil {
+				res.Problems = append(res.Problems, err)
+				continue
+			}
+			o.Deps[j] = dep
+		}
+	}
+	res.Objects = s.queue[1:]
+	if s.rtld != nil && !slices.Contains(res.Objects, s.rtld) {
+		if s.rtld.How == HowInterp {
+			res.Objects = append(res.Objects, s.rtld) // the kernel maps PT_INTERP whether or not anything needs it
+		} else {
+			res.Interp = nil // `ld.so LIB` for a library nothing in which needs ld.so
+		}
+	}
+	return nil
+}
+
+// load is glibc's _dl_map_object for a DT_NEEDED name of loader.
+func (s *glibcLoad) load(name string, loader *Object) (*Object, error) {
+	if o := s.loaded(name); o != nil {
+		return o, nil
+	}
+	if strings.Contains(name, "/") {
+		p, ok := s.expand(name, loader)
+		if !ok {
+			return nil, &NotFoundError{Name: name, NeededBy: loader.Path, Searched: []string{"(dynamic string token has no value)"}}
+		}
+		p = s.r.abs(p)
+		rp, f, oc, err := s.open(p)
+		switch oc {
+		case found:
+			return s.add(name, p, rp, f, loader, searchDir{how: HowPath}), nil
+		case fatally:
+			return nil, &LoadError{Name: name, NeededBy: loader.Path, Path: p, Err: err}
+		}
+		nf := &NotFoundError{Name: name, NeededBy: loader.Path, Searched: []string{p}}
+		if oc == skip && err != nil {
+			nf.WrongClass = []string{p}
+		}
+		return nil, nf
+	}
+	return s.search(name, loader)
+}
+
+// loaded returns the object already mapped under name (its path, a name it was asked for, or its DT_SONAME).
+func (s *glibcLoad) loaded(name string) *Object {
+	match := func(o *Object) bool {
+		return (!o.nameless && o.Path == name) || slices.Contains(o.names, name) || (o.Soname != "" && o.Soname == name)
+	}
+	for _, o := range s.queue {
+		if match(o) {
+			return o
+		}
+	}
+	if s.rtld != nil && match(s.rtld) {
+		s.enqueue(s.rtld)
+		return s.rtld
+	}
+	return nil
+}
+
+func (s *glibcLoad) enqueue(o *Object) {
+	if !slices.Contains(s.queue, o) {
+		s.queue = append(s.queue, o)
+	}
+}
+
+// add records a file found for name, or returns the object already mapped from the same file.
+func (s *glibcLoad) add(name, p string, rp resolved, f *File, loader *Object, d searchDir) *Object {
+	if o := s.byReal[rp.real]; o != nil {
+		if !slices.Contains(o.names, name) {
+			o.names = append(o.names, name)
+		}
+		if o == s.rtld {
+			s.enqueue(o)
+		}
+		return o
+	}
+	o := &Object{Name: name, Path: p, RealPath: rp.real, Links: rp.links, How: d.how, Dir: strings.TrimSuffix(d.dir, "/"),
+		NeededBy: loader.Path, Soname: f.Soname, Needed: f.Needed, File: f,
+		names: []string{name}, loader: loader, origin: dirOf(p)}
+	if d.dir == "" && d.how != HowPath && d.how != HowCache {
+		o.Dir = s.r.opts.workDir
+	}
+	if d.via != nil {
+		o.Via = d.via.Path
+	}
+	s.byReal[rp.real] = o
+	s.queue = append(s.queue, o)
+	return o
+}
+
+// search looks a name without '/' up as _dl_map_object does.
+func (s *glibcLoad) search(name string, loader *Object) (*Object, error) {
+	nf := &NotFoundError{Name: name, NeededBy: loader.Path}
+	try := func(dirs []searchDir) (*Object, error) {
+		for _, d := range dirs {
+			nf.Searched = append(nf.Searched, d.String())
+			for _, sub := range s.subdirs {
+				p := s.r.abs(d.dir + sub + name)
+				rp, f, oc, err := s.open(p)
+				switch oc {
+				case found:
+					return s.add(name, p, rp, f, loader, d), nil
+				case fatally:
+					return nil, &LoadError{Name: name, NeededBy: loader.Path, Path: p, Err: err}
+				case stop:
+					return nil, nil
+				}
+				if err != nil {
+					nf.WrongClass = append(nf.WrongClass, p)
+				}
+			}
+		}
+		return nil, nil
+	}
+
+	// DT_RPATH of the loader and up its chain, unless the loader has DT_RUNPATH; then the main program's.
+	if !loader.File.HasRunPath {
+		didMain := false
+		for l := loader; l != nil; l = l.loader {
+			if dirs := s.rpathOf(l); len(dirs) > 0 {
+				if o, err := try(dirs); o != nil || err != nil {
+					return o, err
+				}
+				didMain = didMain || l == s.main
+			}
+		}
+		if !didMain && loader != s.main {
+			if dirs := s.rpathOf(s.main); len(dirs) > 0 {
+				if o, err := try(dirs); o != nil || err != nil {
+					return o, err
+				}
+			}
+		}
+	}
+	if o, err := try(s.llp); o != nil || err != nil {
+		return o, err
+	}
+	if o, err := try(s.runpathOf(loader)); o != nil || err != nil {
+		return o, err
+	}
+	nodeflib := loader.File.HasNodeflib()
+	if c := s.r.ldCache(); c != nil {
+		nf.Searched = append(nf.Searched, "/etc/ld.so.cache")
+		accept := CacheFlagsAccepted(s.class, s.machine, s.main.File.Flags)
+		if p, ok := c.Lookup(name, accept, s.cpu.hwcapsPriority); ok && !(nodeflib && s.sys.isSystem(p)) {
+			rp, f, oc, err := s.open(p)
+			switch oc {
+			case found:
+				return s.add(name, p, rp, f, loader, searchDir{dir: dirOf(p), how: HowCache}), nil
+			case fatally:
+				return nil, &LoadError{Name: name, NeededBy: loader.Path, Path: p, Err: err}
+			}
+		}
+	}
+	if !nodeflib {
+		if o, err := try(s.sys.dirs); o != nil || err != nil {
+			return o, err
+		}
+	}
+	return nil, nf
+}
+
+// open checks one candidate as glibc's open_verify does.
+func (s *glibcLoad) open(p string) (resolved, *File, outcome, error) {
+	rp, err := s.r.root.resolve(p)
+	if err != nil {
+		if isNotExist(err) {
+			return rp, nil, skip, nil
+		}
+		return rp, nil, stop, nil
+	}
+	if !rp.mode.IsRegular() {
+		return rp, nil, fatally, errors.New("cannot read file data: not a regular file")
+	}
+	f, err := s.r.parse(rp.real)
+	switch {
+	case errors.Is(err, ErrNotELF):
+		return rp, nil, fatally, errors.New("invalid ELF header")
+	case err != nil:
+		return rp, nil, fatally, err
+	case f.Class != s.class:
+		return rp, f, skip, errors.New("wrong ELF class")
+	case f.Data != s.data:
+		return rp, f, fatally, errors.New("ELF file data encoding does not match the program")
+	case !f.identOK:
+		return rp, f, fatally, errors.New("ELF file version, OS ABI or padding not accepted by ld.so")
+	case f.Machine != s.machine || !floatABIMatches(s.main.File, f):
+		return rp, f, skip, errors.New("wrong machine")
+	case f.Type != elf.ET_DYN && f.Type != elf.ET_EXEC:
+		return rp, f, fatally, errors.New("only ET_DYN and ET_EXEC can be loaded")
+	case !f.phentsizeOK:
+		return rp, f, fatally, errors.New("ELF file's phentsize not the expected size")
+	case f.osABITag > 0:
+		return rp, f, skip, errors.New("ABI note names another OS")
+	case f.Type == elf.ET_DYN && !f.Dynamic:
+		return rp, f, fatally, errors.New("object file has no dynamic section")
+	}
+	return rp, f, found, nil
+}
+
+// floatABIMatches applies the extra e_flags test some loaders make (ARM hard-float vs soft-float).
+func floatABIMatches(main, lib *File) bool {
+	if main.Machine != elf.EM_ARM {
+		return true
+	}
+	const hard, soft = 0x400, 0x200 // EF_ARM_ABI_FLOAT_HARD, EF_ARM_ABI_FLOAT_SOFT
+	return main.Flags&hard == lib.Flags&hard || (lib.Flags&(hard|soft) == 0)
+}
+
+func (s *glibcLoad) rpathOf(o *Object) []searchDir {
+	if o.rpath == nil {
+		var dirs []searchDir
+		if o.File.HasRPath {
+			dirs = s.decompose(o.File.RPath, ":", HowRPATH, o, true)
+		}
+		o.rpath = &dirs
+	}
+	return *o.rpath
+}
+
+func (s *glibcLoad) runpathOf(o *Object) []searchDir {
+	if o.runpath == nil {
+		var dirs []searchDir
+		if o.File.HasRunPath {
+			dirs = s.decompose(o.File.RunPath, ":", HowRUNPATH, o, true)
+		}
+		o.runpath = &dirs
+	}
+	return *o.runpath
+}
+
+// decompose splits a search path as fillin_rpath does: an empty element is the working directory; an element
+// whose dynamic string token has no value is dropped; trailing slashes are trimmed and one added; a
+// directory already in the list is not repeated.
+func (s *glibcLoad) decompose(list, seps string, how How, owner *Object, named bool) []searchDir {
+	var dirs []searchDir
+	for _, el := range splitAny(list, seps) {
+		if el != "" {
+			var ok bool
+			if el, ok = s.expand(el, owner); !ok || el == "" {
+				continue
+			}
+			for len(el) > 1 && strings.HasSuffix(el, "/") {
+				el = el[:len(el)-1]
+			}
+			if !strings.HasSuffix(el, "/") {
+				el += "/"
+			}
+		}
+		if slices.ContainsFunc(dirs, func(d searchDir) bool { return d.dir == el }) {
+			continue
+		}
+		d := searchDir{dir: el, how: how}
+		if named {
+			d.via = owner
+		}
+		dirs = append(dirs, d)
+	}
+	return dirs
+}
+
+// expand substitutes glibc's dynamic string tokens ($ORIGIN, $PLATFORM, $LIB, braced or not) for object o.
+// ok is false when a known token has no value (the element is then dropped).
+func (s *glibcLoad) expand(in string, o *Object) (string, bool) {
+	if !strings.Contains(in, "$") {
+		return in, true
+	}
+	var b strings.Builder
+	for i := 0; i < len(in); i++ {
+		if in[i] != '$' {
+			b.WriteByte(in[i])
+			continue
+		}
+		rest := in[i+1:]
+		var repl string
+		var n int
+		if n = isDST(rest, "ORIGIN"); n > 0 {
+			repl = o.origin
+		} else if n = isDST(rest, "PLATFORM"); n > 0 {
+			repl = s.cpu.Platform
+		} else if n = isDST(rest, "LIB"); n > 0 {
+			repl = s.sys.lib
+		}
+		if n == 0 {
+			b.WriteByte('$')
+			continue
+		}
+		if repl == "" {
+			return "", false
+		}
+		b.WriteString(repl)
+		i += n
+	}
+	return b.String(), true
+}
+
+// isDST is glibc's is_dst: the length of NAME or {NAME} at the start of in, 0 if absent or if an unbraced
+// NAME runs on into identifier characters.
+func isDST(in, name string) int {
+	curly := strings.HasPrefix(in, "{")
+	if curly {
+		in = in[1:]
+	}
+	if !strings.HasPrefix(in, name) {
+		return 0
+	}
+	next := byte(0)
+	if len(in) > len(name) {
+		next = in[len(name)]
+	}
+	if curly {
+		if next != '}' {
+			return 0
+		}
+		return len(name) + 2
+	}
+	if next >= 'A' && next <= 'Z' || next >= 'a' && next <= 'z' || next >= '0' && next <= '9' || next == '_' {
+		return 0
+	}
+	return len(name)
+}
+
+// dirOf is the directory part of p as the loader computes $ORIGIN: everything before the last '/', "/" for
+// a file at the top, with no cleaning.
+func dirOf(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	switch {
+	case i < 0:
+		return "."
+	case i == 0:
+		return "/"
+	}
+	return p[:i]
+}
+
+func errString(err error) string {
+	if errors.Is(err, io.EOF) {
+		return "unexpected end of file"
+	}
+	return err.Error()
+}
+
+// splitAny splits s at every byte in seps, keeping empty elements (as strsep does).
+func splitAny(s, seps string) []string {
+	var out []string
+	for {
+		i := strings.IndexAny(s, seps)
+		if i < 0 {
+			return append(out, s)
+		}
+		out = append(out, s[:i])
+		s = s[i+1:]
+	}
+}

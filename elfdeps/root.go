@@ -1,0 +1,194 @@
+package elfdeps
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// maxSymlinks is how many symbolic links one path lookup may follow, as Linux allows (ELOOP past it).
+const maxSymlinks = 40
+
+// Link is one symbolic link met while resolving a path: Path (absolute, inside the root) holds Target verbatim.
+type Link struct {
+	Path   string `json:"path"`
+	Target string `json:"target"`
+}
+
+// root is a confined, caching view of a file tree. Every absolute path is resolved inside it component by
+// component as the kernel would under chroot(2): an absolute symlink target starts again at the root and ".."
+// never climbs above it, so nothing outside the tree is ever named. Directory listings and link targets are
+// read once and shared by every lookup (and every goroutine).
+type root struct {
+	fsys fs.FS
+
+	mu    sync.Mutex
+	dirs  map[string]*dirList // resolved directory path -> listing
+	links map[string]string   // resolved link path -> target
+}
+
+type dirList struct {
+	once sync.Once
+	ents map[string]fs.FileMode // name -> type bits
+	err  error
+}
+
+func newRoot(fsys fs.FS) *root {
+	return &root{fsys: fsys, dirs: map[string]*dirList{}, links: map[string]string{}}
+}
+
+// rel turns an absolute, resolved path into an fs.FS name.
+func rel(p string) string {
+	if p == "/" {
+		return "."
+	}
+	return strings.TrimPrefix(p, "/")
+}
+
+// list returns the entries of the resolved directory dir.
+func (r *root) list(dir string) (map[string]fs.FileMode, error) {
+	r.mu.Lock()
+	d := r.dirs[dir]
+	if d == nil {
+		d = &dirList{}
+		r.dirs[dir] = d
+	}
+	r.mu.Unlock()
+	d.once.Do(func() {
+		ents, err := fs.ReadDir(r.fsys, rel(dir))
+		if err != nil {
+			d.err = err
+			return
+		}
+		d.ents = make(map[string]fs.FileMode, len(ents))
+		for _, e := range ents {
+			d.ents[e.Name()] = e.Type()
+		}
+	})
+	return d.ents, d.err
+}
+
+func (r *root) readlink(p string) (string, error) {
+	r.mu.Lock()
+	t, ok := r.links[p]
+	r.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	t, err := fs.ReadLink(r.fsys, rel(p))
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	r.links[p] = t
+	r.mu.Unlock()
+	return t, nil
+}
+
+// resolved is the outcome of a confined lookup.
+type resolved struct {
+	real  string      // the path with every symlink resolved, absolute inside the root
+	mode  fs.FileMode // type bits of the final component
+	links []Link      // every symbolic link followed, in order
+}
+
+// resolve looks p (absolute) up inside the root, following every symbolic link. Errors are *fs.PathError
+// carrying fs.ErrNotExist, syscall.ENOTDIR or syscall.ELOOP as the kernel would report them.
+func (r *root) resolve(p string) (resolved, error) {
+	var out resolved
+	if !strings.HasPrefix(p, "/") {
+		return out, &fs.PathError{Op: "lookup", Path: p, Err: fs.ErrInvalid}
+	}
+	todo := strings.Split(p, "/")
+	cur := "/"
+	mode := fs.ModeDir
+	nlinks := 0
+	for len(todo) > 0 {
+		c := todo[0]
+		todo = todo[1:]
+		if c == "" || c == "." {
+			continue
+		}
+		if mode&fs.ModeDir == 0 {
+			return out, &fs.PathError{Op: "lookup", Path: p, Err: syscall.ENOTDIR}
+		}
+		if c == ".." {
+			cur = path.Dir(cur)
+			continue
+		}
+		ents, err := r.list(cur)
+		if err != nil {
+			return out, &fs.PathError{Op: "lookup", Path: p, Err: unwrapErrno(err)}
+		}
+		m, ok := ents[c]
+		if !ok {
+			return out, &fs.PathError{Op: "lookup", Path: p, Err: fs.ErrNotExist}
+		}
+		next := path.Join(cur, c)
+		if m&fs.ModeSymlink != 0 {
+			nlinks++
+			if nlinks > maxSymlinks {
+				return out, &fs.PathError{Op: "lookup", Path: p, Err: syscall.ELOOP}
+			}
+			t, err := r.readlink(next)
+			if err != nil {
+				return out, &fs.PathError{Op: "readlink", Path: next, Err: unwrapErrno(err)}
+			}
+			out.links = append(out.links, Link{Path: next, Target: t})
+			if strings.HasPrefix(t, "/") {
+				cur = "/"
+			}
+			todo = append(strings.Split(t, "/"), todo...)
+			mode = fs.ModeDir
+			continue
+		}
+		mode = m & fs.ModeType
+		cur = next
+	}
+	out.real, out.mode = cur, mode
+	return out, nil
+}
+
+// open opens a resolved regular file for reading.
+func (r *root) open(real string) (fs.File, int64, io.ReaderAt, error) {
+	f, err := r.fsys.Open(rel(real))
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, nil, err
+	}
+	if ra, ok := f.(io.ReaderAt); ok {
+		return f, st.Size(), ra, nil
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
+		return nil, 0, nil, err
+	}
+	return f, int64(len(data)), strings.NewReader(string(data)), nil
+}
+
+// unwrapErrno reduces an error to the errno-like kind a loader branches on.
+func unwrapErrno(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return fs.ErrNotExist
+	}
+	return err
+}
+
+// isNotExist reports whether err means "no such file" (ENOENT) or a permission failure (EACCES): the two
+// errors after which glibc's open_path goes on to the next directory.
+func isNotExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EACCES)
+}

@@ -1,0 +1,231 @@
+package elfdeps
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// hostRTLD is the glibc loader of this machine: the judge of every answer in the system test.
+const hostRTLD = "/lib64/ld-linux-x86-64.so.2"
+
+// systemCorpusDirs are the trees whose every ELF file the system test resolves.
+var systemCorpusDirs = []string{"/usr/bin", "/usr/sbin", "/usr/lib/x86_64-linux-gnu"}
+
+// corpusFile is one ELF file of the system and how the real loader can be asked about it.
+type corpusFile struct {
+	path     string
+	explicit bool // run as `ld.so FILE` (a library, or a program that is not executable) rather than exec'd
+}
+
+// systemCorpus walks the corpus trees (symlinks are not followed: their targets are in the corpus too) and
+// returns every regular ELF file the host glibc loader would load: programs whose PT_INTERP is the host
+// loader, and shared objects of the host's class and machine with DT_NEEDED entries.
+func systemCorpus(t testing.TB) []corpusFile {
+	t.Helper()
+	var out []corpusFile
+	for _, dir := range systemCorpusDirs {
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return nil
+			}
+			fh, err := os.Open(p)
+			if err != nil {
+				return nil
+			}
+			defer fh.Close()
+			st, err := fh.Stat()
+			if err != nil {
+				return nil
+			}
+			f, err := ParseELF(fh, st.Size())
+			if err != nil || f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 || !f.Dynamic {
+				return nil
+			}
+			switch {
+			case f.Interp == hostRTLD:
+				// A set-user-ID or set-group-ID program would run for real: under AT_SECURE the loader drops
+				// LD_TRACE_LOADED_OBJECTS. Ask ld.so explicitly instead, as ldd does.
+				secure := st.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0
+				out = append(out, corpusFile{path: p, explicit: secure || st.Mode()&0o111 == 0})
+			case f.Interp == "" && len(f.Needed) > 0 && f.Type == elf.ET_DYN:
+				out = append(out, corpusFile{path: p, explicit: true})
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("walking %s: %v", dir, err)
+		}
+	}
+	return out
+}
+
+// loaderTrace asks the real loader, in trace mode (nothing of the program runs), which objects it maps:
+// "NAME => PATH" lines give (NAME, PATH), "PATH (0x...)" lines give (PATH, PATH), "NAME => not found" gives
+// (NAME, ""). linux-vdso is not a file and is dropped.
+func loaderTrace(file corpusFile) ([][2]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var cmd *exec.Cmd
+	if file.explicit {
+		cmd = exec.CommandContext(ctx, hostRTLD, file.path)
+	} else {
+		cmd = exec.CommandContext(ctx, file.path)
+	}
+	cmd.Env = []string{"LD_TRACE_LOADED_OBJECTS=1", "PATH=/usr/bin:/bin"}
+	cmd.Dir = "/"
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var out [][2]string
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "linux-vdso.so") {
+			continue
+		}
+		name, target, arrow := strings.Cut(line, " => ")
+		if !arrow {
+			p, _, _ := strings.Cut(line, " (0x")
+			out = append(out, [2]string{p, p})
+			continue
+		}
+		if strings.HasPrefix(target, "not found") {
+			out = append(out, [2]string{name, ""})
+			continue
+		}
+		p, _, _ := strings.Cut(target, " (0x")
+		out = append(out, [2]string{name, p})
+	}
+	if runErr != nil && len(out) == 0 {
+		return nil, fmt.Errorf("%v: %s", runErr, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// ourTrace renders a Result the way the loader's trace lists it: every object but the input in the order it
+// was mapped, a name that was not found as (NAME, "") where the loader met it (its stand-in then answers
+// later requests for that name), and the interpreter only if something needs it (ld.so leaves itself out of
+// the list otherwise).
+func ourTrace(res *Result) [][2]string {
+	var out [][2]string
+	seen := map[*Object]bool{res.Input: true}
+	missing := map[string]bool{}
+	queue := []*Object{res.Input}
+	for i := 0; i < len(queue); i++ {
+		o := queue[i]
+		for j, name := range o.Needed {
+			if j >= len(o.Deps) {
+				break
+			}
+			dep := o.Deps[j]
+			switch {
+			case dep == nil && !missing[name]:
+				missing[name] = true
+				out = append(out, [2]string{name, ""})
+			case dep != nil && !seen[dep]:
+				seen[dep] = true
+				queue = append(queue, dep)
+				name := dep.Name
+				if dep == res.Interp {
+					name = dep.Path
+				}
+				out = append(out, [2]string{name, dep.Path})
+			}
+		}
+	}
+	return out
+}
+
+// TestSystemCorpusMatchesLoader resolves every ELF file of this machine's /usr/bin, /usr/sbin and
+// /usr/lib/x86_64-linux-gnu and compares, object for object and in order, with what the real glibc loader maps
+// in trace mode. Every difference is reported.
+func TestSystemCorpusMatchesLoader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the system corpus test runs the real loader on every file")
+	}
+	if _, err := os.Stat(hostRTLD); err != nil {
+		t.Skipf("no glibc x86-64 loader on this machine: %v", err)
+	}
+	corpus := systemCorpus(t)
+	if len(corpus) < 50 {
+		t.Fatalf("system corpus has only %d ELF files: the walk is broken", len(corpus))
+	}
+	r, err := NewDir("/", WithCPU(HostCPU))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := make([]string, len(corpus))
+	for i, c := range corpus {
+		paths[i] = c.path
+	}
+	results, errs := r.ResolveAll(paths)
+
+	truths := make([][][2]string, len(corpus))
+	truthErrs := make([]error, len(corpus))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i := range corpus {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			truths[i], truthErrs[i] = loaderTrace(corpus[i])
+		}()
+	}
+	wg.Wait()
+
+	var diffs []string
+	compared := 0
+	for i, c := range corpus {
+		if truthErrs[i] != nil {
+			// The loader itself refused the file (e.g. a library whose constructor-free trace still fails):
+			// then we must have failed too.
+			if errs[i] == nil && len(results[i].Problems) == 0 {
+				diffs = append(diffs, fmt.Sprintf("%s: loader failed (%v) but we resolved it", c.path, truthErrs[i]))
+			}
+			continue
+		}
+		if errs[i] != nil {
+			diffs = append(diffs, fmt.Sprintf("%s: we failed: %v", c.path, errs[i]))
+			continue
+		}
+		compared++
+		got, want := ourTrace(results[i]), truths[i]
+		if !slices.Equal(got, want) {
+			diffs = append(diffs, fmt.Sprintf("%s:\n  loader: %v\n  ours:   %v", c.path, want, got))
+		}
+		// Result.Objects must be that same load order (with the interpreter last when nothing needs it).
+		var order []string
+		for _, e := range got {
+			if e[1] != "" {
+				order = append(order, e[1])
+			}
+		}
+		var objs []string
+		for _, o := range results[i].Objects {
+			if o != results[i].Interp || slices.Contains(order, o.Path) {
+				objs = append(objs, o.Path)
+			}
+		}
+		if !slices.Equal(objs, order) {
+			diffs = append(diffs, fmt.Sprintf("%s: Result.Objects out of load order:\n  want %v\n  got  %v", c.path, order, objs))
+		}
+	}
+	t.Logf("compared %d of %d corpus files with the real loader", compared, len(corpus))
+	if len(diffs) > 0 {
+		t.Errorf("%d files differ from the real loader:\n%s", len(diffs), strings.Join(diffs, "\n"))
+	}
+	if compared < len(corpus)*9/10 {
+		t.Errorf("only %d of %d files could be compared", compared, len(corpus))
+	}
+}
