@@ -22,17 +22,17 @@ import (
 type How string
 
 const (
-	HowInput         How = "input"          // the file asked about
-	HowInterp        How = "interpreter"    // PT_INTERP
-	HowDefaultInterp How = "rtld"           // the machine's default interpreter, for an input without PT_INTERP
-	HowPath          How = "path"           // a needed name holding '/', opened as is
-	HowRPATH         How = "rpath"          // DT_RPATH of Via (itself or inherited)
+	HowInput         How = "input"           // the file asked about
+	HowInterp        How = "interpreter"     // PT_INTERP
+	HowDefaultInterp How = "rtld"            // the machine's default interpreter, for an input without PT_INTERP
+	HowPath          How = "path"            // a needed name holding '/', opened as is
+	HowRPATH         How = "rpath"           // DT_RPATH of Via (itself or inherited)
 	HowLibraryPath   How = "ld_library_path" // LD_LIBRARY_PATH
-	HowRUNPATH       How = "runpath"        // DT_RUNPATH of Via
-	HowCache         How = "ld.so.cache"    // the root's /etc/ld.so.cache
-	HowDefault       How = "default"        // the loader's built-in system directories
-	HowMuslSelf      How = "musl libc"      // a name musl's loader answers with itself (libc.so, libpthread.so...)
-	HowMuslPath      How = "musl path"      // musl's /etc/ld-musl-ARCH.path or its built-in path
+	HowRUNPATH       How = "runpath"         // DT_RUNPATH of Via
+	HowCache         How = "ld.so.cache"     // the root's /etc/ld.so.cache
+	HowDefault       How = "default"         // the loader's built-in system directories
+	HowMuslSelf      How = "musl libc"       // a name musl's loader answers with itself (libc.so, libpthread.so...)
+	HowMuslPath      How = "musl path"       // musl's /etc/ld-musl-ARCH.path or its built-in path
 )
 
 // Flavor is the dynamic loader family an object is loaded by.
@@ -46,15 +46,15 @@ const (
 
 // Object is one file the loader maps.
 type Object struct {
-	Name     string `json:"name"`                // the needed name (DT_NEEDED, PT_INTERP, or the input path)
-	Path     string `json:"path"`                // absolute path inside the root, as the loader opens it
-	RealPath string `json:"realpath"`            // Path with every symbolic link resolved
-	Links    []Link `json:"links,omitempty"`     // symbolic links crossed from Path to RealPath, in order
-	How      How    `json:"how"`                 // why this file
-	Dir      string `json:"dir,omitempty"`       // the search directory that held it
-	Via      string `json:"via,omitempty"`       // the object whose RPATH/RUNPATH gave Dir
-	NeededBy string `json:"needed_by,omitempty"` // the object whose DT_NEEDED loaded it first
-	Soname   string `json:"soname,omitempty"`
+	Name     string   `json:"name"`                // the needed name (DT_NEEDED, PT_INTERP, or the input path)
+	Path     string   `json:"path"`                // absolute path inside the root, as the loader opens it
+	RealPath string   `json:"realpath"`            // Path with every symbolic link resolved
+	Links    []Link   `json:"links,omitempty"`     // symbolic links crossed from Path to RealPath, in order
+	How      How      `json:"how"`                 // why this file
+	Dir      string   `json:"dir,omitempty"`       // the search directory that held it
+	Via      string   `json:"via,omitempty"`       // the object whose RPATH/RUNPATH gave Dir
+	NeededBy string   `json:"needed_by,omitempty"` // the object whose DT_NEEDED loaded it first
+	Soname   string   `json:"soname,omitempty"`
 	Needed   []string `json:"needed,omitempty"`
 
 	// Deps are the objects Needed resolved to, index for index (nil where a name was not found).
@@ -62,12 +62,12 @@ type Object struct {
 	// File is the parsed ELF object.
 	File *File `json:"-"`
 
-	names   []string // every name it was asked for (glibc's l_libname)
-	nameless bool    // the main program: its path is no name (glibc's l_name is "")
-	loader  *Object
-	origin  string // $ORIGIN
-	rpath   *[]searchDir
-	runpath *[]searchDir
+	names    []string // every name it was asked for (glibc's l_libname)
+	nameless bool     // the main program: its path is no name (glibc's l_name is "")
+	loader   *Object
+	origin   string // $ORIGIN
+	rpath    *[]searchDir
+	runpath  *[]searchDir
 }
 
 // Result is the closure of one input.
