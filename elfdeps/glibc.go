@@ -209,10 +209,10 @@ func (s *glibcLoad) add(name, p string, rp resolved, f *File, loader *Object, d 
 // search looks a name without '/' up as _dl_map_object does.
 func (s *glibcLoad) search(name string, loader *Object) (*Object, error) {
 	nf := &NotFoundError{Name: name, NeededBy: loader.Path}
-	try := func(dirs []searchDir) (*Object, error) {
+	tryIn := func(dirs []searchDir, subdirs []string) (*Object, error) {
 		for _, d := range dirs {
 			nf.Searched = append(nf.Searched, d.String())
-			for _, sub := range s.subdirs {
+			for _, sub := range subdirs {
 				p := s.r.abs(d.dir + sub + name)
 				rp, f, oc, err := s.open(p)
 				switch oc {
@@ -230,6 +230,7 @@ func (s *glibcLoad) search(name string, loader *Object) (*Object, error) {
 		}
 		return nil, nil
 	}
+	try := func(dirs []searchDir) (*Object, error) { return tryIn(dirs, s.subdirs) }
 
 	// DT_RPATH of the loader and up its chain, unless the loader has DT_RUNPATH; then the main program's.
 	if !loader.File.HasRunPath {
@@ -268,6 +269,19 @@ func (s *glibcLoad) search(name string, loader *Object) (*Object, error) {
 			case fatally:
 				return nil, &LoadError{Name: name, NeededBy: loader.Path, Path: p, Err: err}
 			}
+		}
+	} else if dirs := s.r.confSearchDirs(s.sys); len(dirs) > 0 {
+		// No cache in this root: search what ldconfig would cache from /etc/ld.so.conf (the directories
+		// and their glibc-hwcaps subdirectories; ldconfig keeps no legacy hwcap entries).
+		if nodeflib {
+			dirs = slices.DeleteFunc(slices.Clone(dirs), func(d searchDir) bool { return s.sys.isSystem(d.dir) })
+		}
+		var subdirs []string
+		for _, h := range s.cpu.HWCaps {
+			subdirs = append(subdirs, "glibc-hwcaps/"+h+"/")
+		}
+		if o, err := tryIn(dirs, append(subdirs, "")); o != nil || err != nil {
+			return o, err
 		}
 	}
 	if !nodeflib {

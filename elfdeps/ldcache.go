@@ -2,13 +2,13 @@ package elfdeps
 
 import (
 	"bufio"
+	"bytes"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 )
 
 // ErrBadCache is wrapped by every error ParseLDCache returns.
@@ -63,7 +63,8 @@ const (
 	cacheFlagRequiredMask = 0xff00 // FLAG_REQUIRED_MASK
 )
 
-// cacheArchNames is how elf/cache.c print_entry (glibc 2.36) names each FLAG_REQUIRED_MASK value.
+// cacheArchNames is how elf/cache.c print_entry (glibc 2.36) names each FLAG_REQUIRED_MASK value. Debian's
+// 2.36 ldconfig has no names for the LoongArch values (0x1100, 0x1200): it prints them as numbers.
 var cacheArchNames = map[int32]string{
 	0x0100: ",64bit",         // FLAG_SPARC_LIB64
 	0x0200: ",IA-64",         // FLAG_IA64_LIB64
@@ -81,8 +82,6 @@ var cacheArchNames = map[int32]string{
 	0x0e00: ",64bit,nan2008", // FLAG_MIPS64_LIBN64_NAN2008
 	0x0f00: ",soft-float",    // FLAG_RISCV_FLOAT_ABI_SOFT
 	0x1000: ",double-float",  // FLAG_RISCV_FLOAT_ABI_DOUBLE
-	0x1100: ",soft-float",    // FLAG_LARCH_FLOAT_ABI_SOFT
-	0x1200: ",double-float",  // FLAG_LARCH_FLOAT_ABI_DOUBLE
 }
 
 // cacheTypeNames is print_entry's flag_descr, indexed by FLAG_TYPE_MASK.
@@ -116,7 +115,7 @@ func badCache(format string, args ...any) error {
 func parseLDCache(data []byte, bo binary.ByteOrder) (*LDCache, error) {
 	size := uint64(len(data))
 	base := uint64(0) // start of the new-format header; entry strings are relative to it
-	if strings.HasPrefix(string(data[:min(len(data), len(ldcacheOldMagic))]), ldcacheOldMagic) {
+	if bytes.HasPrefix(data, []byte(ldcacheOldMagic)) {
 		if size < ldcacheOldHeaderSize {
 			return nil, badCache("truncated old-format header (%d bytes)", size)
 		}
@@ -128,7 +127,7 @@ func parseLDCache(data []byte, bo binary.ByteOrder) (*LDCache, error) {
 		if base+ldcacheNewHeaderSize > size || string(data[base:base+uint64(len(ldcacheNewMagic))]) != ldcacheNewMagic {
 			return nil, badCache("old-format cache without the new format at offset %#x (only %q is supported)", base, ldcacheNewMagic)
 		}
-	} else if size < ldcacheNewHeaderSize || string(data[:len(ldcacheNewMagic)]) != ldcacheNewMagic {
+	} else if size < ldcacheNewHeaderSize || !bytes.HasPrefix(data, []byte(ldcacheNewMagic)) {
 		return nil, badCache("no %q or %q magic", ldcacheNewMagic, ldcacheOldMagic)
 	}
 	hdr := data[base : base+ldcacheNewHeaderSize]
@@ -173,7 +172,7 @@ func parseLDCache(data []byte, bo binary.ByteOrder) (*LDCache, error) {
 			return nil, badCache("entry %d: soname offset %#x is not a NUL-terminated string in the file", i, key)
 		}
 		if ce.Value, ok = str(base + value); !ok {
-			return nil, badCache("entry %d (%s): path offset %#x is not a NUL-terminated string in the file", i, ce.Key, value)
+			return nil, badCache("entry %d (%q): path offset %#x is not a NUL-terminated string in the file", i, ce.Key, value)
 		}
 	}
 	if err := c.parseExtensions(data, bo, extOffset, str); err != nil {

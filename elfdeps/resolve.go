@@ -31,7 +31,7 @@ const (
 	HowRUNPATH       How = "runpath"         // DT_RUNPATH of Via
 	HowCache         How = "ld.so.cache"     // the root's /etc/ld.so.cache
 	HowDefault       How = "default"         // the loader's built-in system directories
-	HowMuslSelf      How = "musl libc"       // a name musl's loader answers with itself (libc.so, libpthread.so...)
+	HowConf          How = "ld.so.conf"      // a root without ld.so.cache: where ldconfig would have cached it from
 	HowMuslPath      How = "musl path"       // musl's /etc/ld-musl-ARCH.path or its built-in path
 )
 
@@ -112,6 +112,10 @@ type Resolver struct {
 	cacheOnce sync.Once
 	cache     *LDCache
 	cacheErr  error
+
+	confOnce sync.Once
+	conf     []string // /etc/ld.so.conf directories, for a root without a cache
+	hasConf  bool
 }
 
 type parsed struct {
