@@ -154,8 +154,10 @@ func (s *muslLoad) load(name string, neededBy *Object) (*Object, error) {
 		return o, nil
 	}
 	f, err := s.r.parse(rp.real)
-	if err == nil && (f.Class != s.main.File.Class || f.Machine != s.main.File.Machine) {
-		err = errors.New("wrong ELF class or machine (musl does not skip it)")
+	if err == nil && f.Class != s.main.File.Class {
+		// musl maps the first file it can open: another class is fatal ("Exec format error"), not skipped.
+		// It does not look at e_machine at all, so neither do we.
+		err = errors.New("wrong ELF class (musl does not skip it)")
 	}
 	if err != nil {
 		return nil, &LoadError{Name: name, NeededBy: neededBy.Path, Path: p, Err: err}

@@ -169,15 +169,24 @@ func (r *Resolver) parse(real string) (*File, error) {
 	return p.f, p.err
 }
 
-// abs makes a path absolute against the working directory, without cleaning it (the loader keeps "..").
+// abs makes a path absolute against the working directory. It drops "." components of a relative path
+// (which never change what a path names) but keeps ".." as the loader does: "dir/link/.." is not "dir".
 func (r *Resolver) abs(p string) string {
 	if strings.HasPrefix(p, "/") {
 		return p
 	}
-	if r.opts.workDir == "/" {
-		return "/" + p
+	var b strings.Builder
+	b.WriteString(strings.TrimSuffix(r.opts.workDir, "/"))
+	for _, c := range strings.Split(p, "/") {
+		if c != "." && c != "" {
+			b.WriteByte('/')
+			b.WriteString(c)
+		}
 	}
-	return r.opts.workDir + "/" + p
+	if b.Len() == 0 {
+		return "/"
+	}
+	return b.String()
 }
 
 // ResolveAll resolves every input, using every core, and returns results and errors index for index.

@@ -112,15 +112,21 @@ func loaderTrace(file corpusFile) ([][2]string, error) {
 	return out, nil
 }
 
-// ourTrace renders a Result the way the loader's trace lists it: every object but the input in the order it
-// was mapped, a name that was not found as (NAME, "") where the loader met it (its stand-in then answers
-// later requests for that name), and the interpreter only if something needs it (ld.so leaves itself out of
-// the list otherwise).
+// ourTrace renders a Result the way the loader's trace mode lists it. glibc: every object but the input in
+// the order it was mapped; a name that was not found as (NAME, "") where the loader met it (its stand-in then
+// answers later requests for that name); a needed path as its expanded form; and the interpreter, only if
+// something needs it, right after the object that precedes it in the breadth-first search list (rtld.c moves
+// it there). musl: the interpreter first, then as mapped, the interpreter again under the first reserved name
+// that asked for it (libc.so => /lib/ld-musl-x86_64.so.1).
 func ourTrace(res *Result) [][2]string {
 	var out [][2]string
 	seen := map[*Object]bool{res.Input: true}
 	missing := map[string]bool{}
 	queue := []*Object{res.Input}
+	musl := res.Flavor == FlavorMusl
+	if musl && res.Interp != nil {
+		out = append(out, [2]string{res.Interp.Path, res.Interp.Path})
+	}
 	for i := 0; i < len(queue); i++ {
 		o := queue[i]
 		for j, name := range o.Needed {
@@ -135,13 +141,23 @@ func ourTrace(res *Result) [][2]string {
 			case dep != nil && !seen[dep]:
 				seen[dep] = true
 				queue = append(queue, dep)
-				name := dep.Name
-				if dep == res.Interp {
+				switch {
+				case dep == res.Interp && !musl:
+					continue // placed below
+				case dep.How == HowPath && strings.Contains(name, "$"):
 					name = dep.Path
 				}
 				out = append(out, [2]string{name, dep.Path})
 			}
 		}
+	}
+	if rtld := res.Interp; rtld != nil && !musl && seen[rtld] {
+		at := 0 // right after the object before it in load order (the input: first)
+		if i := slices.Index(res.Objects, rtld); i > 0 {
+			prev := res.Objects[i-1].Path
+			at = slices.IndexFunc(out, func(e [2]string) bool { return e[1] == prev }) + 1
+		}
+		out = slices.Insert(out, at, [2]string{rtld.Path, rtld.Path})
 	}
 	return out
 }
