@@ -37,7 +37,7 @@ func runDeps(args []string, stdout, stderr io.Writer) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil
 		}
-		return &exitError{code: 2}
+		return &exitError{code: 2, err: err}
 	}
 	if fl.NArg() == 0 {
 		fl.Usage()
@@ -163,6 +163,8 @@ func writeTree(w io.Writer, res *elfdeps.Result) {
 	fmt.Fprintln(w)
 	if res.Interp != nil {
 		fmt.Fprintf(w, "├── %s [%s]\n", res.Interp.Path, res.Interp.How)
+	} else if res.Input.File.Interp != "" {
+		fmt.Fprintf(w, "├── %s => not found [interpreter]\n", res.Input.File.Interp)
 	}
 	shown := map[*elfdeps.Object]bool{res.Input: true}
 	if res.Interp != nil {
