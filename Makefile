@@ -4,7 +4,7 @@ BIN     := bin/scratchpack
 GOFLAGS ?=
 FUZZTIME ?= 30s
 
-.PHONY: help build test demo fixtures fuzz bench lint clean
+.PHONY: help build tools test demo fixtures fuzz bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -12,7 +12,10 @@ help: ## list the targets
 build: ## build bin/scratchpack, one static binary (CGO_ENABLED=0)
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -trimpath -ldflags='-s -w' -o $(BIN) ./cmd/scratchpack
 
-fixtures: ## build the C fixture programs into fixtures/build
+tools: ## install the Debian packages the tests need (gcc, musl-tools...) if missing
+	@./.ci/install-deps
+
+fixtures: tools ## build the C fixture programs into fixtures/build
 	$(MAKE) -C fixtures
 
 test: fixtures lint ## run every test (fixtures, the system corpus against the real loader, the CLI)
@@ -23,7 +26,8 @@ lint: ## gofmt and go vet must be clean
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 
-demo: build fixtures ## resolve the seed's dynamically-linked hello world
+demo: build tools ## resolve the seed's dynamically-linked hello world
+	@$(MAKE) -s -C fixtures build/hello
 	@echo "== fixtures/build/hello: a dynamically-linked hello world (not -static)"
 	@file fixtures/build/hello 2>/dev/null || true
 	@echo "== scratchpack deps fixtures/build/hello"
