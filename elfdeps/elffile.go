@@ -72,7 +72,8 @@ func ParseELF(r io.ReaderAt, size int64) (f *File, err error) {
 	return parseELF(r, size)
 }
 
-func parseELF(r io.ReaderAt, size int64) (*File, error) {
+func parseELF(ra io.ReaderAt, size int64) (*File, error) {
+	r := newHeadReader(ra, size)
 	var ident [elf.EI_NIDENT]byte
 	if size < elf.EI_NIDENT {
 		if size >= 4 {
@@ -234,28 +235,41 @@ func parseELF(r io.ReaderAt, size int64) (*File, error) {
 			f.Flags1 = e.val
 		}
 	}
-	var strs []byte
+	var strOff, strLen uint64
 	if haveStrtab {
 		off, ok := vaddrToOffset(phs, strtab)
 		if !ok {
 			return nil, fmt.Errorf("%w: DT_STRTAB 0x%x is in no PT_LOAD segment", ErrBadELF, strtab)
 		}
-		if strsz == 0 || strsz > uint64(size)-min(off, uint64(size)) {
-			strsz = uint64(size) - min(off, uint64(size))
-		}
-		if strs, err = read(off, min(strsz, maxSegment), "dynamic string table"); err != nil {
-			return nil, err
+		strOff, strLen = off, uint64(size)-min(off, uint64(size))
+		if strsz != 0 && strsz < strLen {
+			strLen = strsz
 		}
 	}
+	// str reads one NUL-terminated string of the dynamic string table: only the strings the loader uses are
+	// read, never the whole table (libstdc++'s is over 100 kB of symbol names).
+	var buf [256]byte
 	str := func(tag elf.DynTag, v uint64) (string, error) {
-		if v >= uint64(len(strs)) {
+		if v >= strLen {
 			return "", fmt.Errorf("%w: %v string offset %d outside the string table", ErrBadELF, tag, v)
 		}
-		s := strs[v:]
-		if i := bytes.IndexByte(s, 0); i >= 0 {
-			s = s[:i]
+		var out []byte
+		for pos := v; pos < strLen; {
+			n := min(uint64(len(buf)), strLen-pos)
+			m, err := r.ReadAt(buf[:n], int64(strOff+pos))
+			if m == 0 && err != nil {
+				return "", fmt.Errorf("%w: reading %v string: %v", ErrBadELF, tag, err)
+			}
+			if i := bytes.IndexByte(buf[:m], 0); i >= 0 {
+				return string(append(out, buf[:i]...)), nil
+			}
+			out = append(out, buf[:m]...)
+			pos += uint64(m)
+			if len(out) > maxSegment {
+				break
+			}
 		}
-		return string(s), nil
+		return string(out), nil
 	}
 	for _, e := range ents {
 		tag := elf.DynTag(e.tag)
@@ -329,3 +343,31 @@ func abiTagOS(b []byte, bo binary.ByteOrder, align uint64) int {
 
 // ntGNUABITag is NT_GNU_ABI_TAG, the note type of .note.ABI-tag.
 const ntGNUABITag = 1
+
+// headReader serves reads from the first page of the file, read once: the ELF header, the program headers
+// and usually PT_INTERP and the notes live there, so most objects cost two or three reads in all.
+type headReader struct {
+	r    io.ReaderAt
+	head []byte
+}
+
+const headSize = 4096
+
+func newHeadReader(r io.ReaderAt, size int64) *headReader {
+	h := &headReader{r: r}
+	n := min(size, headSize)
+	if n > 0 {
+		b := make([]byte, n)
+		if m, err := r.ReadAt(b, 0); m == len(b) || err == nil {
+			h.head = b[:m]
+		}
+	}
+	return h
+}
+
+func (h *headReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= 0 && off+int64(len(p)) <= int64(len(h.head)) {
+		return copy(p, h.head[off:]), nil
+	}
+	return h.r.ReadAt(p, off)
+}

@@ -63,7 +63,7 @@ func (r *Resolver) resolveGlibc(res *Result) error {
 	f := main.File
 	s := &glibcLoad{r: r, res: res, main: main, byReal: map[string]*Object{main.RealPath: main},
 		class: f.Class, data: f.Data, machine: f.Machine}
-	s.cpu = r.opts.cpu(f.Machine, f.Class)
+	s.cpu = r.cpu(f.Machine, f.Class)
 	s.subdirs = s.cpu.subdirs()
 	s.queue = []*Object{main}
 

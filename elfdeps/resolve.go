@@ -108,6 +108,7 @@ type Resolver struct {
 	mu      sync.Mutex
 	objs    map[string]*parsed // real path -> parsed file
 	interps map[string]*interpInfo
+	cpus    map[[2]int]CPU // (machine, class) -> the CPU choice, made once
 
 	cacheOnce sync.Once
 	cache     *LDCache
@@ -133,7 +134,8 @@ func New(fsys fs.FS, opts ...Option) (*Resolver, error) {
 			return nil, err
 		}
 	}
-	return &Resolver{root: newRoot(fsys), opts: o, objs: map[string]*parsed{}, interps: map[string]*interpInfo{}}, nil
+	return &Resolver{root: newRoot(fsys), opts: o, objs: map[string]*parsed{}, interps: map[string]*interpInfo{},
+		cpus: map[[2]int]CPU{}}, nil
 }
 
 // NewDir returns a Resolver over the directory tree at dir ("/" for this machine).
@@ -167,6 +169,22 @@ func (r *Resolver) parse(real string) (*File, error) {
 		p.f, p.err = ParseELF(ra, size)
 	})
 	return p.f, p.err
+}
+
+// cpu returns the CPU choice for objects of machine m and class c, asking the chooser once per Resolver
+// (HostCPU reads /proc/cpuinfo).
+func (r *Resolver) cpu(m elf.Machine, c elf.Class) CPU {
+	key := [2]int{int(m), int(c)}
+	r.mu.Lock()
+	cpu, ok := r.cpus[key]
+	r.mu.Unlock()
+	if !ok {
+		cpu = r.opts.cpu(m, c)
+		r.mu.Lock()
+		r.cpus[key] = cpu
+		r.mu.Unlock()
+	}
+	return cpu
 }
 
 // abs makes a path absolute against the working directory. It drops "." components of a relative path

@@ -103,13 +103,17 @@ func (r *root) resolve(p string) (resolved, error) {
 	if !strings.HasPrefix(p, "/") {
 		return out, &fs.PathError{Op: "lookup", Path: p, Err: fs.ErrInvalid}
 	}
-	todo := strings.Split(p, "/")
+	rest := p // what is left to walk; a symlink's target is put in front of it
 	cur := "/"
 	mode := fs.ModeDir
 	nlinks := 0
-	for len(todo) > 0 {
-		c := todo[0]
-		todo = todo[1:]
+	for rest != "" {
+		var c string
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			c, rest = rest[:i], rest[i+1:]
+		} else {
+			c, rest = rest, ""
+		}
 		if c == "" || c == "." {
 			continue
 		}
@@ -128,7 +132,10 @@ func (r *root) resolve(p string) (resolved, error) {
 		if !ok {
 			return out, &fs.PathError{Op: "lookup", Path: p, Err: fs.ErrNotExist}
 		}
-		next := path.Join(cur, c)
+		next := cur + "/" + c
+		if cur == "/" {
+			next = "/" + c
+		}
 		if m&fs.ModeSymlink != 0 {
 			nlinks++
 			if nlinks > maxSymlinks {
@@ -142,7 +149,11 @@ func (r *root) resolve(p string) (resolved, error) {
 			if strings.HasPrefix(t, "/") {
 				cur = "/"
 			}
-			todo = append(strings.Split(t, "/"), todo...)
+			if rest != "" {
+				rest = t + "/" + rest
+			} else {
+				rest = t
+			}
 			mode = fs.ModeDir
 			continue
 		}
