@@ -44,10 +44,9 @@ type File struct {
 
 	// osABITag is the OS of an NT_GNU_ABI_TAG note (0 = Linux), -1 if the object has none.
 	osABITag int
-	// phentsizeOK reports whether e_phentsize matches the class.
-	phentsizeOK bool
-	// identOK reports whether e_ident's version, ABI version and padding are what glibc's open_verify accepts.
-	identOK bool
+	// hdr is the raw ELF header (as much of it as the file has, up to 64 bytes): glibc's open_verify reads its
+	// fields in the loader's own byte order, not the file's, so the checks need the bytes.
+	hdr []byte
 }
 
 // HasNodeflib reports whether the object carries DF_1_NODEFLIB.
@@ -63,7 +62,17 @@ type phdr struct {
 
 // ParseELF reads an ELF object from r (size bytes long). It never panics: debug/elf's constants are used,
 // its parser is not, and every offset is bounds-checked against size.
-func ParseELF(r io.ReaderAt, size int64) (f *File, err error) {
+func ParseELF(r io.ReaderAt, size int64) (*File, error) {
+	f, err := parseELFPartial(r, size)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// parseELFPartial is ParseELF that also returns what it read before an error: the ELF header, when it was
+// readable, so that a loader's header checks (which come first) can still be applied to a damaged file.
+func parseELFPartial(r io.ReaderAt, size int64) (f *File, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			f, err = nil, fmt.Errorf("%w: %v", ErrBadELF, p)
@@ -95,6 +104,10 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 		OSABI:    elf.OSABI(ident[elf.EI_OSABI]),
 		osABITag: -1,
 	}
+	f.hdr = make([]byte, min(size, 64))
+	if _, err := r.ReadAt(f.hdr, 0); err != nil {
+		return nil, fmt.Errorf("reading ELF header: %w", err)
+	}
 	var bo binary.ByteOrder
 	switch f.Data {
 	case elf.ELFDATA2LSB:
@@ -102,16 +115,8 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 	case elf.ELFDATA2MSB:
 		bo = binary.BigEndian
 	default:
-		return nil, fmt.Errorf("%w: unknown data encoding %d", ErrBadELF, ident[elf.EI_DATA])
+		return f, fmt.Errorf("%w: unknown data encoding %d", ErrBadELF, ident[elf.EI_DATA])
 	}
-	pad := true
-	for _, b := range ident[elf.EI_PAD:] {
-		if b != 0 {
-			pad = false
-		}
-	}
-	f.identOK = ident[elf.EI_VERSION] == byte(elf.EV_CURRENT) && pad &&
-		(f.OSABI == elf.ELFOSABI_NONE || f.OSABI == elf.ELFOSABI_LINUX) && ident[elf.EI_ABIVERSION] <= 1
 
 	var phoff, phentsize, phnum uint64
 	var wantPhent uint64
@@ -119,39 +124,38 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 	case elf.ELFCLASS64:
 		var h elf.Header64
 		if size < int64(binary.Size(h)) {
-			return nil, fmt.Errorf("%w: file too short", ErrBadELF)
+			return f, fmt.Errorf("%w: file too short", ErrBadELF)
 		}
 		if err := binary.Read(io.NewSectionReader(r, 0, int64(binary.Size(h))), bo, &h); err != nil {
-			return nil, fmt.Errorf("%w: reading ELF header: %v", ErrBadELF, err)
+			return f, fmt.Errorf("%w: reading ELF header: %v", ErrBadELF, err)
 		}
 		f.Type, f.Machine, f.Flags = elf.Type(h.Type), elf.Machine(h.Machine), h.Flags
 		phoff, phentsize, phnum, wantPhent = h.Phoff, uint64(h.Phentsize), uint64(h.Phnum), 56
 	case elf.ELFCLASS32:
 		var h elf.Header32
 		if size < int64(binary.Size(h)) {
-			return nil, fmt.Errorf("%w: file too short", ErrBadELF)
+			return f, fmt.Errorf("%w: file too short", ErrBadELF)
 		}
 		if err := binary.Read(io.NewSectionReader(r, 0, int64(binary.Size(h))), bo, &h); err != nil {
-			return nil, fmt.Errorf("%w: reading ELF header: %v", ErrBadELF, err)
+			return f, fmt.Errorf("%w: reading ELF header: %v", ErrBadELF, err)
 		}
 		f.Type, f.Machine, f.Flags = elf.Type(h.Type), elf.Machine(h.Machine), h.Flags
 		phoff, phentsize, phnum, wantPhent = uint64(h.Phoff), uint64(h.Phentsize), uint64(h.Phnum), 32
 	default:
-		return nil, fmt.Errorf("%w: unknown ELF class %d", ErrBadELF, ident[elf.EI_CLASS])
+		return f, fmt.Errorf("%w: unknown ELF class %d", ErrBadELF, ident[elf.EI_CLASS])
 	}
-	f.phentsizeOK = phentsize == wantPhent
 	if phnum == 0 {
 		return f, nil
 	}
 	if phentsize < wantPhent {
-		return nil, fmt.Errorf("%w: program header entry size %d", ErrBadELF, phentsize)
+		return f, fmt.Errorf("%w: program header entry size %d", ErrBadELF, phentsize)
 	}
 	if phoff > uint64(size) || phnum*phentsize > uint64(size)-phoff {
-		return nil, fmt.Errorf("%w: program headers beyond end of file", ErrBadELF)
+		return f, fmt.Errorf("%w: program headers beyond end of file", ErrBadELF)
 	}
 	raw := make([]byte, phnum*phentsize)
 	if _, err := r.ReadAt(raw, int64(phoff)); err != nil {
-		return nil, fmt.Errorf("%w: reading program headers: %v", ErrBadELF, err)
+		return f, fmt.Errorf("%w: reading program headers: %v", ErrBadELF, err)
 	}
 	phs := make([]phdr, phnum)
 	for i := range phs {
@@ -179,7 +183,7 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 		case elf.PT_INTERP:
 			b, err := read(p.off, p.filesz, "PT_INTERP")
 			if err != nil {
-				return nil, err
+				return f, err
 			}
 			if i := bytes.IndexByte(b, 0); i >= 0 {
 				b = b[:i]
@@ -203,7 +207,7 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 	f.Dynamic = true
 	b, err := read(dyn.off, dyn.filesz, "PT_DYNAMIC")
 	if err != nil {
-		return nil, err
+		return f, err
 	}
 	type dynEnt struct{ tag, val uint64 }
 	var ents []dynEnt
@@ -239,7 +243,7 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 	if haveStrtab {
 		off, ok := vaddrToOffset(phs, strtab)
 		if !ok {
-			return nil, fmt.Errorf("%w: DT_STRTAB 0x%x is in no PT_LOAD segment", ErrBadELF, strtab)
+			return f, fmt.Errorf("%w: DT_STRTAB 0x%x is in no PT_LOAD segment", ErrBadELF, strtab)
 		}
 		strOff, strLen = off, uint64(size)-min(off, uint64(size))
 		if strsz != 0 && strsz < strLen {
@@ -280,7 +284,7 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 		}
 		s, err := str(tag, e.val)
 		if err != nil {
-			return nil, err
+			return f, err
 		}
 		switch tag {
 		case elf.DT_NEEDED:

@@ -2,6 +2,7 @@ package elfdeps
 
 import (
 	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -54,14 +55,16 @@ type outcome int
 const (
 	found   outcome = iota
 	skip            // ENOENT/EACCES, or a file of another class or machine: try the next candidate
-	stop            // any other open error: stop this search list
+	stop            // any other open error (ELOOP, ENOTDIR...): may stop this search list
 	fatally         // the loader gives up the whole load
 )
 
 func (r *Resolver) resolveGlibc(res *Result) error {
 	main := res.Input
 	f := main.File
-	s := &glibcLoad{r: r, res: res, main: main, byReal: map[string]*Object{main.RealPath: main},
+	// The kernel maps the program and ld.so without recording their file identity (l_file_id), so a needed
+	// path that reaches either file by another name maps it a second time; only `ld.so FILE` records it.
+	s := &glibcLoad{r: r, res: res, main: main, byReal: map[string]*Object{},
 		class: f.Class, data: f.Data, machine: f.Machine}
 	s.cpu = r.cpu(f.Machine, f.Class)
 	s.subdirs = s.cpu.subdirs()
@@ -75,6 +78,9 @@ func (r *Resolver) resolveGlibc(res *Result) error {
 		main.origin = dirOf(main.Path)
 		main.nameless = false
 		main.names = []string{main.Path}
+		s.byReal[main.RealPath] = main
+	} else {
+		main.names = []string{""} // l_name and l_libname of the kernel-mapped program are ""
 	}
 	if interp != "" {
 		ipath := r.abs(interp)
@@ -90,7 +96,6 @@ func (r *Resolver) resolveGlibc(res *Result) error {
 			if ifile.Soname != "" {
 				s.rtld.names = append(s.rtld.names, ifile.Soname)
 			}
-			s.byReal[rp.real] = s.rtld
 			res.Interp = s.rtld
 			s.sys = r.interpInfo(rp.real, ifile)
 		case how == HowInterp:
@@ -212,20 +217,27 @@ func (s *glibcLoad) search(name string, loader *Object) (*Object, error) {
 	tryIn := func(dirs []searchDir, subdirs []string) (*Object, error) {
 		for _, d := range dirs {
 			nf.Searched = append(nf.Searched, d.String())
+			// open_path: after every subdirectory of a directory failed, an error other than ENOENT or
+			// EACCES from the last attempt ends this search list, but only if one of those
+			// subdirectories (or the directory itself) exists ("here_any").
+			hereAny, lastStops := false, false
 			for _, sub := range subdirs {
 				p := s.r.abs(d.dir + sub + name)
+				hereAny = hereAny || s.r.root.isDir(dirOf(p))
 				rp, f, oc, err := s.open(p)
 				switch oc {
 				case found:
 					return s.add(name, p, rp, f, loader, d), nil
 				case fatally:
 					return nil, &LoadError{Name: name, NeededBy: loader.Path, Path: p, Err: err}
-				case stop:
-					return nil, nil
 				}
+				lastStops = oc == stop
 				if err != nil {
 					nf.WrongClass = append(nf.WrongClass, p)
 				}
+			}
+			if hereAny && lastStops {
+				return nil, nil
 			}
 		}
 		return nil, nil
@@ -294,7 +306,7 @@ func (s *glibcLoad) search(name string, loader *Object) (*Object, error) {
 
 // open checks one candidate as glibc's open_verify does.
 func (s *glibcLoad) open(p string) (resolved, *File, outcome, error) {
-	rp, err := s.r.root.resolve(p)
+	rp, err := s.r.root.resolveFile(p)
 	if err != nil {
 		if isNotExist(err) {
 			return rp, nil, skip, nil
@@ -305,29 +317,98 @@ func (s *glibcLoad) open(p string) (resolved, *File, outcome, error) {
 		return rp, nil, fatally, errors.New("cannot read file data: not a regular file")
 	}
 	f, err := s.r.parse(rp.real)
-	switch {
-	case errors.Is(err, ErrNotELF):
-		return rp, nil, fatally, errors.New("invalid ELF header")
-	case err != nil:
+	if errors.Is(err, ErrNotELF) {
+		return rp, nil, fatally, fmt.Errorf("invalid ELF header: %w", err)
+	}
+	if f == nil {
 		return rp, nil, fatally, err
-	case f.Class != s.class:
-		return rp, f, skip, errors.New("wrong ELF class")
-	case f.Data != s.data:
-		return rp, f, fatally, errors.New("ELF file data encoding does not match the program")
-	case !f.identOK:
-		return rp, f, fatally, errors.New("ELF file version, OS ABI or padding not accepted by ld.so")
-	case f.Machine != s.machine || !floatABIMatches(s.main.File, f):
-		return rp, f, skip, errors.New("wrong machine")
-	case f.Type != elf.ET_DYN && f.Type != elf.ET_EXEC:
-		return rp, f, fatally, errors.New("only ET_DYN and ET_EXEC can be loaded")
-	case !f.phentsizeOK:
-		return rp, f, fatally, errors.New("ELF file's phentsize not the expected size")
-	case f.osABITag > 0:
-		return rp, f, skip, errors.New("ABI note names another OS")
-	case f.Type == elf.ET_DYN && !f.Dynamic:
+	}
+	if oc, verr := s.verify(f); oc != found {
+		return rp, f, oc, verr
+	}
+	if err != nil {
+		return rp, f, fatally, err // the header passed, what follows it did not
+	}
+	switch {
+	case f.Flags1&uint64(elf.DF_1_PIE) != 0:
+		return rp, f, fatally, errors.New("cannot dynamically load position-independent executable")
+	case !f.Dynamic:
 		return rp, f, fatally, errors.New("object file has no dynamic section")
 	}
 	return rp, f, found, nil
+}
+
+// verify applies glibc 2.36's open_verify header checks, in its order. The loader reads e_type, e_machine,
+// e_version and e_phentsize in its own byte order (the main program's), whatever the file's EI_DATA says.
+// Another class or machine is skipped silently; anything else wrong is fatal.
+func (s *glibcLoad) verify(f *File) (outcome, error) {
+	main := s.main.File
+	ehsize, phsize, phentOff := 64, 56, 54
+	if main.Class == elf.ELFCLASS32 {
+		ehsize, phsize, phentOff = 52, 32, 42
+	}
+	h := f.hdr
+	if len(h) < ehsize {
+		return fatally, errors.New("file too short")
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if main.Data == elf.ELFDATA2MSB {
+		bo = binary.BigEndian
+	}
+	machine := elf.Machine(bo.Uint16(h[18:]))
+	otherMachine := machine != main.Machine || !floatABIMatches(main, f)
+	osabi, abiver := elf.OSABI(h[elf.EI_OSABI]), h[elf.EI_ABIVERSION]
+	identOK := h[elf.EI_CLASS] == byte(main.Class) && h[elf.EI_DATA] == byte(main.Data) &&
+		h[elf.EI_VERSION] == byte(elf.EV_CURRENT) &&
+		(osabi == elf.ELFOSABI_NONE || osabi == elf.ELFOSABI_LINUX) &&
+		(abiver == 0 || osabi == elf.ELFOSABI_LINUX && abiver < glibcABIMax) &&
+		allZero(h[elf.EI_PAD:elf.EI_NIDENT])
+	if !identOK {
+		switch {
+		case h[elf.EI_CLASS] != byte(main.Class):
+			return skip, errors.New("wrong ELF class")
+		case otherMachine:
+			return skip, errors.New("wrong machine")
+		case h[elf.EI_DATA] != byte(main.Data):
+			return fatally, errors.New("ELF file data encoding does not match the loader's")
+		case h[elf.EI_VERSION] != byte(elf.EV_CURRENT):
+			return fatally, errors.New("ELF file version ident does not match current one")
+		case osabi != elf.ELFOSABI_NONE && osabi != elf.ELFOSABI_LINUX:
+			return fatally, errors.New("ELF file OS ABI invalid")
+		case !allZero(h[elf.EI_PAD:elf.EI_NIDENT]):
+			return fatally, errors.New("nonzero padding in e_ident")
+		}
+		return fatally, errors.New("ELF file ABI version invalid")
+	}
+	typ := elf.Type(bo.Uint16(h[16:]))
+	switch {
+	case bo.Uint32(h[20:]) != uint32(elf.EV_CURRENT):
+		return fatally, errors.New("ELF file version does not match current one")
+	case otherMachine:
+		return skip, errors.New("wrong machine")
+	case typ != elf.ET_DYN && typ != elf.ET_EXEC:
+		return fatally, errors.New("only ET_DYN and ET_EXEC can be loaded")
+	case typ == elf.ET_EXEC:
+		return fatally, errors.New("cannot dynamically load executable")
+	case int(bo.Uint16(h[phentOff:])) != phsize:
+		return fatally, errors.New("ELF file's phentsize not the expected size")
+	case f.osABITag > 0:
+		return skip, errors.New("ABI note names another OS")
+	}
+	return found, nil
+}
+
+// glibcABIMax is LIBC_ABI_MAX of glibc 2.36 on x86-64: EI_ABIVERSION values below it are accepted with
+// ELFOSABI_GNU.
+const glibcABIMax = 4
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // floatABIMatches applies the extra e_flags test some loaders make (ARM hard-float vs soft-float).

@@ -193,7 +193,7 @@ func (s *muslLoad) pathOpen(name, list string, how How, via *Object, nf *NotFoun
 		d := searchDir{dir: dir + "/", how: how, via: via}
 		nf.Searched = append(nf.Searched, d.String())
 		p := s.r.abs(dir + "/" + name)
-		rp, err := s.r.root.resolve(p)
+		rp, err := s.r.root.resolveFile(p)
 		if err == nil {
 			return p, rp, d, true, false
 		}

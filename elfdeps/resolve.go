@@ -166,7 +166,7 @@ func (r *Resolver) parse(real string) (*File, error) {
 			return
 		}
 		defer fh.Close()
-		p.f, p.err = ParseELF(ra, size)
+		p.f, p.err = parseELFPartial(ra, size)
 	})
 	return p.f, p.err
 }
@@ -248,6 +248,9 @@ func (r *Resolver) Resolve(p string) (*Result, error) {
 	f, err := r.parse(rp.real)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		return nil, fmt.Errorf("%s: %w: ELF type %v is neither a program nor a shared object", p, ErrBadELF, f.Type)
 	}
 	main := &Object{Name: p, Path: in, RealPath: rp.real, Links: rp.links, How: HowInput, File: f,
 		Soname: f.Soname, Needed: f.Needed, nameless: true, origin: path.Dir(rp.real)}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,9 +27,16 @@ type Link struct {
 type root struct {
 	fsys fs.FS
 
-	mu    sync.Mutex
-	dirs  map[string]*dirList // resolved directory path -> listing
-	links map[string]string   // resolved link path -> target
+	dirs     sync.Map // resolved directory path -> *dirList
+	links    sync.Map // resolved link path -> target string
+	resolved sync.Map // directory path as asked -> *dirLookup
+}
+
+// dirLookup is a directory path resolved once: search directories are asked about again and again.
+type dirLookup struct {
+	once sync.Once
+	rp   resolved
+	err  error
 }
 
 type dirList struct {
@@ -38,7 +46,7 @@ type dirList struct {
 }
 
 func newRoot(fsys fs.FS) *root {
-	return &root{fsys: fsys, dirs: map[string]*dirList{}, links: map[string]string{}}
+	return &root{fsys: fsys}
 }
 
 // rel turns an absolute, resolved path into an fs.FS name.
@@ -51,13 +59,11 @@ func rel(p string) string {
 
 // list returns the entries of the resolved directory dir.
 func (r *root) list(dir string) (map[string]fs.FileMode, error) {
-	r.mu.Lock()
-	d := r.dirs[dir]
-	if d == nil {
-		d = &dirList{}
-		r.dirs[dir] = d
+	v, ok := r.dirs.Load(dir)
+	if !ok {
+		v, _ = r.dirs.LoadOrStore(dir, &dirList{})
 	}
-	r.mu.Unlock()
+	d := v.(*dirList)
 	d.once.Do(func() {
 		ents, err := fs.ReadDir(r.fsys, rel(dir))
 		if err != nil {
@@ -73,19 +79,14 @@ func (r *root) list(dir string) (map[string]fs.FileMode, error) {
 }
 
 func (r *root) readlink(p string) (string, error) {
-	r.mu.Lock()
-	t, ok := r.links[p]
-	r.mu.Unlock()
-	if ok {
-		return t, nil
+	if t, ok := r.links.Load(p); ok {
+		return t.(string), nil
 	}
 	t, err := fs.ReadLink(r.fsys, rel(p))
 	if err != nil {
 		return "", err
 	}
-	r.mu.Lock()
-	r.links[p] = t
-	r.mu.Unlock()
+	r.links.Store(p, t)
 	return t, nil
 }
 
@@ -162,6 +163,64 @@ func (r *root) resolve(p string) (resolved, error) {
 	}
 	out.real, out.mode = cur, mode
 	return out, nil
+}
+
+// resolveFile is resolve for a file in a directory that is asked about often (a search directory): the
+// directory part is resolved once, then the name is one lookup in its listing. Only a name that is itself a
+// symbolic link takes the full walk.
+func (r *root) resolveFile(p string) (resolved, error) {
+	i := strings.LastIndexByte(p, '/')
+	dir, name := p[:i], p[i+1:]
+	if i < 0 || name == "" || name == "." || name == ".." {
+		return r.resolve(p)
+	}
+	if dir == "" {
+		dir = "/"
+	}
+	d := r.lookupDir(dir)
+	if d.err != nil {
+		var pe *fs.PathError
+		if errors.As(d.err, &pe) {
+			return resolved{}, &fs.PathError{Op: pe.Op, Path: p, Err: pe.Err}
+		}
+		return resolved{}, d.err
+	}
+	if !d.rp.mode.IsDir() {
+		return resolved{}, &fs.PathError{Op: "lookup", Path: p, Err: syscall.ENOTDIR}
+	}
+	ents, err := r.list(d.rp.real)
+	if err != nil {
+		return resolved{}, &fs.PathError{Op: "lookup", Path: p, Err: unwrapErrno(err)}
+	}
+	m, ok := ents[name]
+	switch {
+	case !ok:
+		return resolved{}, &fs.PathError{Op: "lookup", Path: p, Err: fs.ErrNotExist}
+	case m&fs.ModeSymlink != 0:
+		return r.resolve(p)
+	}
+	real := d.rp.real + "/" + name
+	if d.rp.real == "/" {
+		real = "/" + name
+	}
+	return resolved{real: real, mode: m & fs.ModeType, links: slices.Clip(d.rp.links)}, nil
+}
+
+// lookupDir resolves a directory path once per root.
+func (r *root) lookupDir(dir string) *dirLookup {
+	v, ok := r.resolved.Load(dir)
+	if !ok {
+		v, _ = r.resolved.LoadOrStore(dir, &dirLookup{})
+	}
+	d := v.(*dirLookup)
+	d.once.Do(func() { d.rp, d.err = r.resolve(dir) })
+	return d
+}
+
+// isDir reports whether dir names a directory (following symbolic links), as stat(2) and S_ISDIR would.
+func (r *root) isDir(dir string) bool {
+	d := r.lookupDir(dir)
+	return d.err == nil && d.rp.mode.IsDir()
 }
 
 // open opens a resolved regular file for reading.
