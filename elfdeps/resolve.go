@@ -297,3 +297,23 @@ func defaultInterp(m elf.Machine, c elf.Class, flags uint32) string {
 	}
 	return ""
 }
+
+// Lookup is a path looked up inside the root.
+type Lookup struct {
+	Path     string      // the path asked about, made absolute
+	RealPath string      // every symbolic link resolved, inside the root
+	Links    []Link      // the links crossed, in order
+	Mode     fs.FileMode // type bits of RealPath
+}
+
+// Lookup resolves p (absolute inside the root, or relative to the working directory) as the kernel would
+// under chroot, without reading past the root. Callers that copy files out of a root use it to learn every
+// symbolic link they must reproduce.
+func (r *Resolver) Lookup(p string) (Lookup, error) {
+	in := r.abs(p)
+	rp, err := r.root.resolve(in)
+	if err != nil {
+		return Lookup{}, fmt.Errorf("%s: %w", p, unwrapErrno(err))
+	}
+	return Lookup{Path: in, RealPath: rp.real, Links: rp.links, Mode: rp.mode}, nil
+}

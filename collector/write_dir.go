@@ -1,0 +1,95 @@
+package collector
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// WriteDir writes the tree as a root filesystem directory at dest (see replaceAtomically for the rules on an
+// existing dest). Files are created with O_EXCL|O_NOFOLLOW under directories this function made itself, so
+// nothing is ever written through a symbolic link. Owners are root when run as root (otherwise the caller's);
+// every mtime is mtime.
+func WriteDir(t *Tree, dest string, mtime time.Time, force bool) error {
+	return replaceAtomically(dest, force, func(tmp string) error { return writeTree(t, tmp, mtime) })
+}
+
+func writeTree(t *Tree, top string, mtime time.Time) error {
+	entries := t.Entries()
+	var dirs []*Entry
+	for _, e := range entries {
+		p := filepath.Join(top, filepath.FromSlash(e.Path))
+		switch e.Kind {
+		case KindDir:
+			// Made writable for now; the tree's mode is set once everything inside exists.
+			if err := os.Mkdir(p, 0o700); err != nil && !(e.Path == "/" && os.IsExist(err)) {
+				return fmt.Errorf("output: %w", err)
+			}
+			dirs = append(dirs, e)
+		case KindSymlink:
+			if err := os.Symlink(e.Target, p); err != nil {
+				return fmt.Errorf("output: %w", err)
+			}
+			if err := lchtimes(p, mtime); err != nil {
+				return err
+			}
+		case KindFile:
+			if err := writeFile(e, p, mtime); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: cannot write a %s", e.Path, e.Kind)
+		}
+	}
+	// Deepest first, so a read-only directory is closed only after its children are done.
+	slices.Reverse(dirs)
+	for _, e := range dirs {
+		p := filepath.Join(top, filepath.FromSlash(e.Path))
+		if err := os.Chmod(p, osMode(e.Mode)); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+	}
+	return nil
+}
+
+func writeFile(e *Entry, p string, mtime time.Time) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	if err := copyEntry(f, e); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	// Chmod after writing: setuid/setgid bits would be cleared by a write, and 0600 kept it private meanwhile.
+	if err := os.Chmod(p, osMode(e.Mode)); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	return os.Chtimes(p, mtime, mtime)
+}
+
+// osMode converts an entry mode for os.Chmod (which takes fs.FileMode special bits).
+func osMode(m fs.FileMode) fs.FileMode {
+	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+}
+
+// lchtimes sets a symbolic link's own times.
+func lchtimes(p string, t time.Time) error {
+	ts := []unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("output: setting times of %s: %w", p, err)
+	}
+	return nil
+}
