@@ -106,4 +106,3 @@ func writeFileAtomically(dest string, force bool, fn func(w io.Writer) error) er
 func WriteTarFile(t *Tree, dest string, mtime time.Time, force bool) error {
 	return writeFileAtomically(dest, force, func(w io.Writer) error { return WriteTar(t, w, mtime) })
 }
-

@@ -32,6 +32,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"deps", "list the files the dynamic loader maps for ELF programs", runDeps},
+		{"build", "build a minimal root filesystem or FROM-scratch image for programs", runBuild},
 	}
 }
 

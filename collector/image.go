@@ -1,0 +1,585 @@
+package collector
+
+import (
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/compression"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// refNameAnnotation names an image in an OCI layout's index.json (umoci's and skopeo's "oci:DIR:TAG").
+const refNameAnnotation = "org.opencontainers.image.ref.name"
+
+// createdBy is the history entry of the layer BuildImage adds.
+const createdBy = "scratchpack build"
+
+// ImageConfig is what the image's config carries. Zero values mean "unset": with a base image, an unset
+// field keeps the base's value.
+type ImageConfig struct {
+	Entrypoint, Cmd     []string          // an Entrypoint without a Cmd clears the base's Cmd, as in a Dockerfile
+	Env                 []string          // K=V; replaces the base's value of K, or is appended
+	User, WorkingDir    string            // WorkingDir must be absolute
+	Labels, Annotations map[string]string // labels go in the config (merged over the base's); annotations on the manifest
+	Platform            v1.Platform       // os/architecture/variant; must agree with the base's
+	Created             time.Time         // config "created" and every layer mtime, in whole seconds; zero: the Unix epoch
+	Base                v1.Image          // nil: empty.Image (FROM scratch)
+	Compression         string            // "gzip" (default) or "zstd"
+}
+
+// BuildImage makes one layer from the tree (WriteTar, compressed as cfg says) and appends it to the base,
+// with OCI media types for the manifest, the config and every layer, the config fields of cfg, and a history
+// entry "scratchpack build" at cfg.Created. Nothing of the host (time, user, umask) gets in: the same tree and
+// config give the same digest on any machine.
+//
+// The layer is produced from t on demand (its compressed form is kept in memory once made), so t and the
+// files it names must not change while the image is in use.
+func BuildImage(t *Tree, cfg ImageConfig) (v1.Image, error) {
+	created := imageTime(cfg.Created)
+	comp, layerType := compression.GZip, types.OCILayer
+	switch cfg.Compression {
+	case "", "gzip":
+	case "zstd":
+		comp, layerType = compression.ZStd, types.OCILayerZStd
+	default:
+		return nil, fmt.Errorf("layer compression %q: want gzip or zstd", cfg.Compression)
+	}
+	base, err := ociBase(cfg.Base)
+	if err != nil {
+		return nil, fmt.Errorf("reading the base image: %w", err)
+	}
+	baseCfg, err := base.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading the base image's config: %w", err)
+	}
+	cf := baseCfg.DeepCopy()
+	if err := applyConfig(cf, cfg, created); err != nil {
+		return nil, err
+	}
+	if base, err = mutate.ConfigFile(base, cf); err != nil {
+		return nil, err
+	}
+
+	opener := func() (io.ReadCloser, error) {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(WriteTar(t, pw, created)) }()
+		return pr, nil
+	}
+	layer, err := tarball.LayerFromOpener(opener, tarball.WithCompression(comp), tarball.WithMediaType(layerType),
+		tarball.WithCompressedCaching)
+	if err != nil {
+		return nil, fmt.Errorf("making the image layer: %w", err)
+	}
+	img, err := mutate.Append(base, mutate.Addendum{
+		Layer:     plainLayer{layer},
+		MediaType: layerType,
+		History:   v1.History{Created: v1.Time{Time: created}, CreatedBy: createdBy},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("adding the layer: %w", err)
+	}
+	if len(cfg.Annotations) > 0 {
+		img = mutate.Annotations(img, cfg.Annotations).(v1.Image)
+	}
+	return img, nil
+}
+
+// plainLayer hides a tarball layer's Descriptor method: that descriptor carries an empty, non-nil annotation
+// map, which mutate puts in Manifest() while the raw manifest omits it, and validate.Image then finds the two
+// differ. Without it the descriptor is made from the digest, size and media type alone.
+type plainLayer struct{ v1.Layer }
+
+// typedLayer is a layer under another media type of the same bytes (Docker's gzip layer as OCI's).
+type typedLayer struct {
+	plainLayer
+	mediaType types.MediaType
+}
+
+func (l typedLayer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
+
+// imageTime is the one time an image carries: UTC (a zone would leak into the JSON), whole seconds.
+func imageTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Unix(0, 0).UTC()
+	}
+	return t.UTC().Truncate(time.Second)
+}
+
+// ociBase returns the base as an OCI image: the same layers and config, OCI media types for the manifest,
+// the config and the layers (Docker's are byte-for-byte the same), and none of the base manifest's
+// annotations (they describe the base, not what is built on it).
+func ociBase(base v1.Image) (v1.Image, error) {
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	if base == nil {
+		return img, nil
+	}
+	m, err := base.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	layers, err := base.Layers()
+	if err != nil {
+		return nil, err
+	}
+	if len(layers) != len(m.Layers) {
+		return nil, fmt.Errorf("the manifest lists %d layers but the image has %d", len(m.Layers), len(layers))
+	}
+	adds := make([]mutate.Addendum, len(layers))
+	for i, l := range layers {
+		d := m.Layers[i]
+		mt := ociLayerType(d.MediaType)
+		if mt != d.MediaType {
+			ml, mountable := l.(*remote.MountableLayer)
+			l = typedLayer{plainLayer{l}, mt}
+			if mountable { // a push to the base's registry can still mount the layer instead of uploading it
+				l = &remote.MountableLayer{Layer: l, Reference: ml.Reference}
+			}
+		}
+		adds[i] = mutate.Addendum{Layer: l, MediaType: mt, URLs: d.URLs, Annotations: d.Annotations}
+	}
+	if len(adds) > 0 {
+		if img, err = mutate.Append(img, adds...); err != nil {
+			return nil, err
+		}
+	}
+	cf, err := base.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	// The base's own config (its history and diff IDs included) replaces the one Append made up.
+	return mutate.ConfigFile(img, cf.DeepCopy())
+}
+
+func ociLayerType(mt types.MediaType) types.MediaType {
+	switch mt {
+	case types.DockerLayer:
+		return types.OCILayer
+	case types.DockerUncompressedLayer:
+		return types.OCIUncompressedLayer
+	case types.DockerForeignLayer:
+		return types.OCIRestrictedLayer
+	}
+	return mt
+}
+
+// applyConfig sets cfg's fields (those set) on the config file cf, which starts as the base's.
+func applyConfig(cf *v1.ConfigFile, cfg ImageConfig, created time.Time) error {
+	p := cfg.Platform
+	if p.Architecture == "" {
+		p = v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion}
+	}
+	if p.OS == "" {
+		p.OS = "linux"
+	}
+	if p.Architecture == "" {
+		return errors.New("the image platform is unset: name it (--platform os/arch[/variant]) or add a program")
+	}
+	if cf.Architecture != "" && !samePlatform(p, v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}) {
+		return fmt.Errorf("the base image is %s but the image is %s: choose a base of the same platform",
+			platformString(cf.OS, cf.Architecture, cf.Variant), platformString(p.OS, p.Architecture, p.Variant))
+	}
+	cf.OS, cf.Architecture, cf.Variant = p.OS, p.Architecture, p.Variant
+	if p.OSVersion != "" {
+		cf.OSVersion = p.OSVersion
+	}
+	if len(p.OSFeatures) > 0 {
+		cf.OSFeatures = slices.Clone(p.OSFeatures)
+	}
+	cf.Created = v1.Time{Time: created}
+
+	c := &cf.Config
+	if cfg.Entrypoint != nil {
+		c.Entrypoint = slices.Clone(cfg.Entrypoint)
+		c.Cmd = nil // a new entrypoint does not take the old one's arguments
+	}
+	if cfg.Cmd != nil {
+		c.Cmd = slices.Clone(cfg.Cmd)
+	}
+	for _, kv := range cfg.Env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("environment variable %q: want K=V", kv)
+		}
+		i := slices.IndexFunc(c.Env, func(old string) bool { return strings.HasPrefix(old, k+"=") })
+		if i >= 0 {
+			c.Env[i] = kv
+		} else {
+			c.Env = append(c.Env, kv)
+		}
+	}
+	if cfg.User != "" {
+		c.User = cfg.User
+	}
+	if cfg.WorkingDir != "" {
+		if !strings.HasPrefix(cfg.WorkingDir, "/") {
+			return fmt.Errorf("working directory %q is not absolute", cfg.WorkingDir)
+		}
+		c.WorkingDir = cfg.WorkingDir
+	}
+	if len(cfg.Labels) > 0 {
+		if c.Labels == nil {
+			c.Labels = map[string]string{}
+		}
+		maps.Copy(c.Labels, cfg.Labels)
+	}
+	return nil
+}
+
+// samePlatform compares OS and architecture, and the variants when both are known (arm64 is often listed
+// without its only variant, v8).
+func samePlatform(a, b v1.Platform) bool {
+	if a.OS != b.OS || a.Architecture != b.Architecture {
+		return false
+	}
+	return a.Variant == "" || b.Variant == "" || a.Variant == b.Variant
+}
+
+func platformString(os, arch, variant string) string {
+	return (&v1.Platform{OS: os, Architecture: arch, Variant: variant}).String()
+}
+
+// ELF header flags that choose an ARM or MIPS platform.
+const (
+	efARMEABIMask     = 0xff000000
+	efARMEABIVersion5 = 0x05000000
+	efARMABIFloatHard = 0x00000400
+	efMIPSABI2        = 0x00000020 // the n32 ABI
+)
+
+// PlatformFor maps an ELF machine, class, byte order and header flags to the OCI platform of Linux programs
+// of that kind (the GOARCH names): x86-64 is linux/amd64, i386 linux/386, AArch64 linux/arm64/v8, 32-bit ARM
+// linux/arm/v7 when hard-float (armhf) and linux/arm/v5 otherwise (armel), then ppc64le and ppc64, s390x,
+// riscv64, loong64, mips64le, mips64, mipsle and mips. Anything else (x32, n32, big-endian ARM, ...) is an
+// error naming it.
+func PlatformFor(m elf.Machine, c elf.Class, data elf.Data, flags uint32) (v1.Platform, error) {
+	arch, variant := "", ""
+	le := data == elf.ELFDATA2LSB
+	switch {
+	case m == elf.EM_X86_64 && c == elf.ELFCLASS64 && le:
+		arch = "amd64"
+	case m == elf.EM_386 && c == elf.ELFCLASS32 && le:
+		arch = "386"
+	case m == elf.EM_AARCH64 && c == elf.ELFCLASS64 && le:
+		arch, variant = "arm64", "v8"
+	case m == elf.EM_ARM && c == elf.ELFCLASS32 && le:
+		arch, variant = "arm", "v5"
+		if flags&efARMEABIMask == efARMEABIVersion5 && flags&efARMABIFloatHard != 0 {
+			variant = "v7"
+		}
+	case m == elf.EM_PPC64 && c == elf.ELFCLASS64:
+		arch = byOrder(le, "ppc64le", "ppc64")
+	case m == elf.EM_S390 && c == elf.ELFCLASS64 && !le:
+		arch = "s390x"
+	case m == elf.EM_RISCV && c == elf.ELFCLASS64 && le:
+		arch = "riscv64"
+	case m == elf.EM_LOONGARCH && c == elf.ELFCLASS64 && le:
+		arch = "loong64"
+	case m == elf.EM_MIPS && c == elf.ELFCLASS64:
+		arch = byOrder(le, "mips64le", "mips64")
+	case m == elf.EM_MIPS && c == elf.ELFCLASS32 && flags&efMIPSABI2 == 0:
+		arch = byOrder(le, "mipsle", "mips")
+	default:
+		return v1.Platform{}, fmt.Errorf("%s programs (%s, %s) have no OCI platform: name one (--platform os/arch[/variant])", m, c, data)
+	}
+	return v1.Platform{OS: "linux", Architecture: arch, Variant: variant}, nil
+}
+
+func byOrder(littleEndian bool, little, big string) string {
+	if littleEndian {
+		return little
+	}
+	return big
+}
+
+// ParsePlatform parses "os/arch[/variant]", such as linux/arm64 or linux/arm/v7.
+func ParsePlatform(s string) (v1.Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
+		return v1.Platform{}, fmt.Errorf("platform %q: want os/arch[/variant], like linux/amd64 or linux/arm/v7", s)
+	}
+	for _, p := range parts {
+		if strings.ContainsFunc(p, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.')
+		}) {
+			return v1.Platform{}, fmt.Errorf("platform %q: %q is not a lowercase name", s, p)
+		}
+	}
+	p := v1.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
+
+// WriteOCILayout writes img as an OCI image layout at dir, its index.json naming it tag (the
+// org.opencontainers.image.ref.name annotation) when tag is not "" and carrying its platform. dir is written
+// beside itself and renamed into place (see replaceAtomically): an existing non-empty dir is refused unless
+// force, and a failure leaves nothing behind. Directories are 0755 and files 0644 whatever the umask.
+func WriteOCILayout(img v1.Image, dir, tag string, force bool) error {
+	var opts []layout.Option
+	if tag != "" {
+		opts = append(opts, layout.WithAnnotations(map[string]string{refNameAnnotation: tag}))
+	}
+	if cf, err := img.ConfigFile(); err == nil && cf.Architecture != "" {
+		opts = append(opts, layout.WithPlatform(v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}))
+	}
+	return replaceAtomically(dir, force, func(tmp string) error {
+		p, err := layout.Write(tmp, empty.Index)
+		if err == nil {
+			err = p.AppendImage(img, opts...)
+		}
+		if err == nil {
+			err = normalizeModes(tmp)
+		}
+		if err != nil {
+			return fmt.Errorf("writing the OCI layout %s: %w", dir, err)
+		}
+		return nil
+	})
+}
+
+// normalizeModes makes a written tree's modes independent of the umask and of how each file was created.
+func normalizeModes(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		mode := fs.FileMode(0o644)
+		if d.IsDir() {
+			mode = 0o755
+		}
+		return os.Chmod(p, mode)
+	})
+}
+
+// DefaultArchiveRef is the name WriteDockerArchive gives the image when none is given.
+const DefaultArchiveRef = "scratchpack:latest"
+
+// WriteDockerArchive writes img as a `docker load` tarball at file, tagged ref (DefaultArchiveRef when ""),
+// with the same rules as WriteOCILayout for an existing file and for failures.
+func WriteDockerArchive(img v1.Image, file, ref string, force bool) error {
+	if ref == "" {
+		ref = DefaultArchiveRef
+	}
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return fmt.Errorf("image name %q: %w (docker load needs a name:tag)", ref, err)
+	}
+	return writeFileAtomically(file, force, func(w io.Writer) error {
+		if err := tarball.Write(tag, img, w); err != nil {
+			return fmt.Errorf("writing the docker archive %s: %w", file, err)
+		}
+		return nil
+	})
+}
+
+// Push pushes img to ref ("host[:port]/repo:tag"), with the credentials of the Docker config (as docker and
+// crane find them), and returns the pushed manifest's digest. Plain HTTP is used only when insecure, or for
+// a loopback registry (localhost, 127.0.0.0/8, ::1); otherwise every request, redirects and token fetches
+// included, must be HTTPS. progress, if not nil, receives updates and is closed when the push ends.
+func Push(ctx context.Context, img v1.Image, ref string, insecure bool, progress chan<- v1.Update) (v1.Hash, error) {
+	r, opts, err := registryRef(ctx, ref, insecure)
+	if err != nil {
+		if progress != nil {
+			close(progress) // as remote.Write does when it ends
+		}
+		return v1.Hash{}, err
+	}
+	if progress != nil {
+		opts = append(opts, remote.WithProgress(progress))
+	}
+	if err := remote.Write(r, img, opts...); err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing %s: %w", r, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing %s: %w", r, err)
+	}
+	return d, nil
+}
+
+// registryRef parses a registry reference and the remote options that reach it under the insecure rule.
+func registryRef(ctx context.Context, ref string, insecure bool) (name.Reference, []remote.Option, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, nil, fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	loopback := isLoopback(r.Context().RegistryStr())
+	if insecure || loopback {
+		if r, err = name.ParseReference(ref, name.Insecure); err != nil {
+			return nil, nil, fmt.Errorf("image reference %q: %w", ref, err)
+		}
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	if !insecure && !loopback {
+		// go-containerregistry would also fall back to HTTP for private (RFC 1918) and *.localhost hosts.
+		opts = append(opts, remote.WithTransport(httpsOnly{remote.DefaultTransport}))
+	}
+	return r, opts, nil
+}
+
+// isLoopback reports whether a registry host[:port] is this machine.
+func isLoopback(registry string) bool {
+	host := registry
+	if h, _, err := net.SplitHostPort(registry); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// httpsOnly refuses plain-HTTP requests.
+type httpsOnly struct{ next http.RoundTripper }
+
+func (h httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" {
+		return nil, fmt.Errorf("refusing %s %s: not HTTPS (pass --insecure to allow plain HTTP)", req.Method, req.URL.Redacted())
+	}
+	return h.next.RoundTrip(req)
+}
+
+// BaseOption configures LoadBase.
+type BaseOption func(*baseOptions) error
+
+type baseOptions struct {
+	platform *v1.Platform
+}
+
+// WithBasePlatform picks the image of this platform when the base is a multi-platform index (without it, a
+// registry index resolves to linux/amd64 and a layout index must hold a single image).
+func WithBasePlatform(p v1.Platform) BaseOption {
+	return func(o *baseOptions) error {
+		if p.OS == "" || p.Architecture == "" {
+			return fmt.Errorf("base platform %q: want os/arch", p.String())
+		}
+		o.platform = &p
+		return nil
+	}
+}
+
+// LoadBase loads a base image: "oci:PATH[:TAG]" from an OCI layout (the image whose
+// org.opencontainers.image.ref.name is TAG, or the only one), or "docker://REF" from a registry (plain HTTP
+// under the same rule as Push).
+func LoadBase(ctx context.Context, spec string, insecure bool, opts ...BaseOption) (v1.Image, error) {
+	var o baseOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if ref, ok := strings.CutPrefix(spec, "docker://"); ok {
+		r, ropts, err := registryRef(ctx, ref, insecure)
+		if err != nil {
+			return nil, fmt.Errorf("base %s: %w", spec, err)
+		}
+		if o.platform != nil {
+			ropts = append(ropts, remote.WithPlatform(platformQuery(*o.platform)))
+		}
+		img, err := remote.Image(r, ropts...)
+		if err != nil {
+			return nil, fmt.Errorf("pulling base %s: %w", spec, err)
+		}
+		return img, nil
+	}
+	if rest, ok := strings.CutPrefix(spec, "oci:"); ok {
+		dir, tag, _ := strings.Cut(rest, ":") // as in skopeo and ParseDest: the path ends at the first ':'
+		img, err := layoutImage(dir, tag, o.platform)
+		if err != nil {
+			return nil, fmt.Errorf("base %s: %w", spec, err)
+		}
+		return img, nil
+	}
+	return nil, fmt.Errorf("base %q: want oci:PATH[:TAG] or docker://REF", spec)
+}
+
+// platformQuery is the platform to look for in an index: arm64 images are often listed without a variant.
+func platformQuery(p v1.Platform) v1.Platform {
+	q := v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
+	if q.Architecture == "arm64" && q.Variant == "v8" {
+		q.Variant = ""
+	}
+	return q
+}
+
+// layoutImage finds the image named tag ("" for the only one) in the OCI layout at dir, going into a
+// multi-platform index by platform.
+func layoutImage(dir, tag string, platform *v1.Platform) (v1.Image, error) {
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading the OCI layout: %w", err)
+	}
+	for depth := 0; depth < 4; depth++ {
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return nil, fmt.Errorf("reading the OCI layout's index: %w", err)
+		}
+		var found []v1.Descriptor
+		var names []string
+		for _, d := range im.Manifests {
+			if !d.MediaType.IsImage() && !d.MediaType.IsIndex() {
+				continue
+			}
+			if n := d.Annotations[refNameAnnotation]; n != "" {
+				names = append(names, n)
+			}
+			switch {
+			case depth == 0 && tag != "":
+				if d.Annotations[refNameAnnotation] != tag {
+					continue
+				}
+			case platform != nil && d.Platform != nil:
+				if !samePlatform(platformQuery(*d.Platform), platformQuery(*platform)) {
+					continue
+				}
+			}
+			found = append(found, d)
+		}
+		switch {
+		case len(found) == 0 && depth == 0 && tag != "":
+			return nil, fmt.Errorf("no image named %q (the layout has %q)", tag, names)
+		case len(found) == 0:
+			return nil, fmt.Errorf("no image for platform %s", platformName(platform))
+		case len(found) > 1:
+			return nil, fmt.Errorf("%d images (named %q) match: name one (oci:PATH:TAG) or give the platform", len(found), names)
+		}
+		if found[0].MediaType.IsImage() {
+			return idx.Image(found[0].Digest)
+		}
+		if idx, err = idx.ImageIndex(found[0].Digest); err != nil {
+			return nil, err
+		}
+	}
+	return nil, errors.New("indexes nested too deep")
+}
+
+func platformName(p *v1.Platform) string {
+	if p == nil {
+		return "(none given)"
+	}
+	return p.String()
+}
