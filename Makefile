@@ -26,16 +26,23 @@ lint: ## gofmt and go vet must be clean
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 
-demo: build tools ## resolve the seed's dynamically-linked hello world
+demo: build tools ## build the dynamically-linked hello world, pack it FROM scratch, run it from the built root
 	@$(MAKE) -s -C fixtures build/hello
 	@echo "== fixtures/build/hello: a dynamically-linked hello world (not -static)"
 	@file fixtures/build/hello 2>/dev/null || true
 	@echo "== scratchpack deps fixtures/build/hello"
 	@./$(BIN) deps fixtures/build/hello
-	@echo "== scratchpack deps --format list fixtures/build/hello (what a FROM-scratch image needs)"
-	@./$(BIN) deps --format list fixtures/build/hello
-	@echo "== its closure, in bytes (binary + every file listed, symlinks followed)"
-	@du -cLb fixtures/build/hello $$(./$(BIN) deps --format list fixtures/build/hello) | tail -n 1
+	@echo "== scratchpack build fixtures/build/hello -o dir:fixtures/build/demo-root"
+	@./$(BIN) build --force --certs never fixtures/build/hello -o dir:fixtures/build/demo-root
+	@echo "== scratchpack build fixtures/build/hello -o oci:fixtures/build/demo-oci:latest (prints the digest)"
+	@./$(BIN) build --force --certs never fixtures/build/hello -o oci:fixtures/build/demo-oci:latest
+	@printf '== sizes: closure (program + libraries) %s bytes; root filesystem %s bytes; OCI layer %s bytes\n' \
+	  "$$(du -cLb fixtures/build/hello $$(./$(BIN) deps --format list fixtures/build/hello) | tail -n 1 | cut -f1)" \
+	  "$$(du -sb fixtures/build/demo-root | cut -f1)" \
+	  "$$(find fixtures/build/demo-oci/blobs -type f -size +1k -printf '%s\n' | sort -n | tail -n 1)"
+	@echo "== running it from the built root (chroot; nothing else is in there):"
+	@if [ "$$(id -u)" = 0 ]; then chroot fixtures/build/demo-root $(CURDIR)/fixtures/build/hello; \
+	  else unshare -r chroot fixtures/build/demo-root $(CURDIR)/fixtures/build/hello; fi
 
 fuzz: ## fuzz the ELF and ld.so.cache parsers for FUZZTIME each
 	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzNewBinary$$' -fuzztime $(FUZZTIME)
