@@ -42,6 +42,12 @@ type File struct {
 	// rawRPath is DT_RPATH even when DT_RUNPATH is present; musl uses DT_RUNPATH if present, else DT_RPATH.
 	rawRPath string
 
+	// What reading the dynamic symbol table later needs (see Imports): the PT_LOAD segments and the
+	// addresses of DT_STRTAB, DT_SYMTAB, DT_HASH and DT_GNU_HASH (0 when absent).
+	loads                                 []phdr
+	strtabAddr, symtabAddr, hash, gnuHash uint64
+	strtabSize                            uint64
+
 	// osABITag is the OS of an NT_GNU_ABI_TAG note (0 = Linux), -1 if the object has none.
 	osABITag int
 	// hdr is the raw ELF header (as much of it as the file has, up to 64 bytes): glibc's open_verify reads its
@@ -237,6 +243,18 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 			strsz = e.val
 		case elf.DT_FLAGS_1:
 			f.Flags1 = e.val
+		case elf.DT_SYMTAB:
+			f.symtabAddr = e.val
+		case elf.DT_HASH:
+			f.hash = e.val
+		case elf.DT_GNU_HASH:
+			f.gnuHash = e.val
+		}
+	}
+	f.strtabAddr, f.strtabSize = strtab, strsz
+	for _, p := range phs {
+		if p.typ == elf.PT_LOAD {
+			f.loads = append(f.loads, p)
 		}
 	}
 	var strOff, strLen uint64

@@ -60,6 +60,12 @@ const (
 )
 
 func (r *Resolver) resolveGlibc(res *Result) error {
+	r.loadGlibc(res)
+	return nil
+}
+
+// loadGlibc runs the program's load and returns its state (for a later dlopen).
+func (r *Resolver) loadGlibc(res *Result) *glibcLoad {
 	main := res.Input
 	f := main.File
 	// The kernel maps the program and ld.so without recording their file identity (l_file_id), so a needed
@@ -110,21 +116,7 @@ func (r *Resolver) resolveGlibc(res *Result) error {
 		s.llp = s.decompose(r.opts.libraryPath, ":;", HowLibraryPath, main, false)
 	}
 
-	for i := 0; i < len(s.queue); i++ {
-		o := s.queue[i]
-		if o == s.rtld {
-			continue // ld.so is self-contained: its DT_NEEDED (none) is never searched
-		}
-		o.Deps = make([]*Object, len(o.File.Needed))
-		for j, name := range o.File.Needed {
-			dep, err := s.load(name, o)
-			if err != nil {
-				res.Problems = append(res.Problems, err)
-				continue
-			}
-			o.Deps[j] = dep
-		}
-	}
+	s.mapDeps(0, &res.Problems)
 	res.Objects = s.queue[1:]
 	if s.rtld != nil && !slices.Contains(res.Objects, s.rtld) {
 		if s.rtld.How == HowInterp {
@@ -133,7 +125,47 @@ func (r *Resolver) resolveGlibc(res *Result) error {
 			res.Interp = nil // `ld.so LIB` for a library nothing in which needs ld.so
 		}
 	}
-	return nil
+	return s
+}
+
+// mapDeps is _dl_map_object_deps: breadth-first over the queue from index from, each object's DT_NEEDED in
+// order, new objects appended as they are mapped.
+func (s *glibcLoad) mapDeps(from int, problems *[]error) {
+	for i := from; i < len(s.queue); i++ {
+		o := s.queue[i]
+		if o == s.rtld {
+			continue // ld.so is self-contained: its DT_NEEDED (none) is never searched
+		}
+		o.Deps = make([]*Object, len(o.File.Needed))
+		for j, name := range o.File.Needed {
+			dep, err := s.load(name, o)
+			if err != nil {
+				*problems = append(*problems, err)
+				continue
+			}
+			o.Deps[j] = dep
+		}
+	}
+}
+
+// dlopenGlibc maps name as dlopen(name) called from the program's own code (the caller's map is the main
+// program, so its RPATH/RUNPATH apply) and returns what that adds.
+func (r *Resolver) dlopenGlibc(prog *Result, name string) (*Result, error) {
+	s := r.loadGlibc(prog)
+	before := len(s.queue)
+	res := &Result{Input: prog.Input, Flavor: FlavorGlibc, Interp: prog.Interp}
+	dep, err := s.load(name, s.main)
+	if err != nil {
+		res.Problems = append(res.Problems, err)
+		return res, nil
+	}
+	from := before
+	if slices.Index(s.queue, dep) < before {
+		from = len(s.queue) // already mapped by the program: nothing new
+	}
+	s.mapDeps(from, &res.Problems)
+	res.Objects = slices.Clone(s.queue[before:])
+	return res, nil
 }
 
 // load is glibc's _dl_map_object for a DT_NEEDED name of loader.
