@@ -37,61 +37,10 @@ var caLinks = map[string]string{
 var tlsLibraries = []string{"libssl.so", "libgnutls.so", "libnss3.so", "libmbedtls.so", "libwolfssl.so", "libcurl.so",
 	"libcurl-gnutls.so", "libcurl-nss.so"}
 
-// AddBaseFiles adds /etc/passwd, /etc/group, /etc/nsswitch.conf, /etc/hosts, /tmp, and per opts the CA bundle
-// and time zones. It returns one line per decision for the user ("why").
+// AddBaseFiles applies every rule (see Rules) with these base-file options; kept for callers that only
+// think of the base files.
 func (p *Planner) AddBaseFiles(opts BaseFiles) ([]string, error) {
-	var notes []string
-	passwd, group, err := p.accounts(opts.User)
-	if err != nil {
-		return nil, err
-	}
-	gen := []struct {
-		path, content, why string
-	}{
-		{"/etc/passwd", passwd, "account names for getpwnam/getpwuid (root, nobody" + userNote(opts.User) + ")"},
-		{"/etc/group", group, "group names for getgrnam/getgrgid"},
-		{"/etc/nsswitch.conf", nsswitch, "tells glibc's NSS to use these files and DNS"},
-		{"/etc/hosts", hosts, "localhost resolves without DNS"},
-	}
-	for _, g := range gen {
-		if p.tree.Get(g.path) != nil {
-			notes = append(notes, fmt.Sprintf("%s: kept the one given", g.path))
-			continue
-		}
-		if err := p.tree.Add(Entry{Path: g.path, Kind: KindFile, Mode: 0o644, Data: []byte(g.content), Why: []string{g.why}}); err != nil {
-			return nil, err
-		}
-	}
-	if err := p.tree.Add(Entry{Path: "/tmp", Kind: KindDir, Mode: 0o777 | os.ModeSticky, Why: []string{"scratch space (mode 1777)"}}); err != nil {
-		return nil, err
-	}
-
-	switch opts.Certs {
-	case "", "auto":
-		if lib := p.tlsLibrary(); lib != "" {
-			n, err := p.addCerts("CA certificates because " + lib + " is in")
-			if err != nil {
-				return nil, err
-			}
-			notes = append(notes, n)
-		}
-	case "always":
-		n, err := p.addCerts("CA certificates (--certs always)")
-		if err != nil {
-			return nil, err
-		}
-		notes = append(notes, n)
-	case "never":
-	default:
-		return nil, fmt.Errorf("--certs %q: want auto, always or never", opts.Certs)
-	}
-	if opts.TZData {
-		if err := p.AddRootPath("/usr/share/zoneinfo", "time zones (--tzdata)"); err != nil {
-			return nil, fmt.Errorf("--tzdata: %w", err)
-		}
-		notes = append(notes, "added /usr/share/zoneinfo (--tzdata)")
-	}
-	return notes, nil
+	return p.ApplyRules(RuleOptions{Base: opts})
 }
 
 func userNote(user string) string {
@@ -130,7 +79,7 @@ func (p *Planner) addCerts(why string) (string, error) {
 	return "added " + caBundle + ": " + why, nil
 }
 
-const nsswitch = `# Written by scratchpack: files first, then DNS for hosts.
+var nsswitchFile = struct{ path, content, why string }{"/etc/nsswitch.conf", `# Written by scratchpack: files first, then DNS for hosts.
 passwd:    files
 group:     files
 shadow:    files
@@ -140,14 +89,14 @@ protocols: files
 services:  files
 ethers:    files
 rpc:       files
-`
+`, ruleWhy("nsswitch", "tells glibc's NSS to use these files and DNS")}
 
-const hosts = `127.0.0.1	localhost
+var hostsFile = struct{ path, content, why string }{"/etc/hosts", `127.0.0.1	localhost
 ::1	localhost ip6-localhost ip6-loopback
-`
+`, ruleWhy("hosts", "localhost resolves without DNS")}
 
 // accounts builds /etc/passwd and /etc/group: root, nobody/nogroup, and the named user.
-func (p *Planner) accounts(user string) (passwd, group string, err error) {
+func (p *Planner) accounts(user string) (passwd, group string) {
 	pw := []string{"root:x:0:0:root:/root:/sbin/nologin", "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin"}
 	gr := []string{"root:x:0:", "nogroup:x:65534:"}
 	name, grp, _ := strings.Cut(user, ":")
@@ -171,7 +120,7 @@ func (p *Planner) accounts(user string) (passwd, group string, err error) {
 			gr = append(gr, fmt.Sprintf("%s:x:%s:", gname, gid))
 		}
 	}
-	return strings.Join(pw, "\n") + "\n", strings.Join(gr, "\n") + "\n", nil
+	return strings.Join(pw, "\n") + "\n", strings.Join(gr, "\n") + "\n"
 }
 
 // rootAccount returns the fields of name's line in the root's passwd or group file, or nil.

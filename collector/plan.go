@@ -22,8 +22,10 @@ type Planner struct {
 	tree      *Tree
 	resolvers []*elfdeps.Resolver // one per CPU variant; the first also answers plain lookups
 	log       *slog.Logger
-	// programs are the parsed inputs, in the order added (the first sets the image platform).
-	programs []*elfdeps.File
+	// programs are the parsed ELF inputs (and script interpreters), in the order added (the first sets the
+	// image platform); programPaths are their paths.
+	programs     []*elfdeps.File
+	programPaths []string
 	// Libraries records every shared object path in the closure (for rules such as the CA bundle's).
 	Libraries []string
 	// Problems are the libraries that could not be found or loaded: a build with any must not be written.
@@ -126,6 +128,104 @@ func (p *Planner) host(real string) string {
 // AddProgram adds an ELF file of the root at its path, with every symbolic link to it, and its closure
 // under every CPU choice. Missing libraries are recorded in Problems.
 func (p *Planner) AddProgram(file, why string) error {
+	return p.addProgram(file, why, "", 0)
+}
+
+// maxInterpreterDepth is how many #! interpreters may chain (Linux allows 4 levels of binfmt_script).
+const maxInterpreterDepth = 4
+
+// scriptPath is the PATH searched inside the root for "#!/usr/bin/env NAME".
+const scriptPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+func (p *Planner) addProgram(file, why, via string, depth int) error {
+	l, err := p.resolvers[0].Lookup(file)
+	if err != nil {
+		return err
+	}
+	if l.Mode.IsRegular() {
+		interp, arg, ok, err := p.shebang(p.host(l.RealPath))
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		if ok {
+			return p.addScript(l, interp, arg, why, via, depth)
+		}
+	}
+	return p.addELF(file, why, via)
+}
+
+// shebang reads a "#!" line as the kernel does (the first 256 bytes; the interpreter, then everything
+// after it as one optional argument).
+func (p *Planner) shebang(host string) (interp, arg string, ok bool, err error) {
+	f, err := os.Open(host)
+	if err != nil {
+		return "", "", false, err
+	}
+	defer f.Close()
+	buf := make([]byte, 256)
+	n, _ := f.ReadAt(buf, 0)
+	buf = buf[:n]
+	if !strings.HasPrefix(string(buf), "#!") {
+		return "", "", false, nil
+	}
+	line, _, _ := strings.Cut(string(buf[2:]), "\n")
+	line = strings.Trim(line, " \t\r")
+	interp, arg, _ = strings.Cut(strings.ReplaceAll(line, "\t", " "), " ")
+	if interp == "" {
+		return "", "", false, errors.New("#! line names no interpreter")
+	}
+	return interp, strings.TrimSpace(arg), true, nil
+}
+
+// addScript adds a script at its path and its interpreter (for "/usr/bin/env NAME", also NAME as found on
+// PATH inside the root), each with its closure.
+func (p *Planner) addScript(l elfdeps.Lookup, interp, arg, why, via string, depth int) error {
+	if depth >= maxInterpreterDepth {
+		return fmt.Errorf("%s: more than %d levels of #! interpreters", l.Path, maxInterpreterDepth)
+	}
+	if err := p.addResolved(l.Path, l.RealPath, l.Links, why, via); err != nil {
+		return err
+	}
+	iwhy := fmt.Sprintf("#! interpreter of %s", l.Path)
+	if err := p.addProgram(interp, iwhy, l.Path, depth+1); err != nil {
+		return fmt.Errorf("%s: %w", l.Path, err)
+	}
+	if path.Base(interp) != "env" || arg == "" {
+		return nil
+	}
+	name := envProgram(arg)
+	if name == "" {
+		return nil
+	}
+	if strings.Contains(name, "/") {
+		return p.addProgram(name, fmt.Sprintf("run by %s for %s", interp, l.Path), l.Path, depth+1)
+	}
+	for _, dir := range strings.Split(scriptPath, ":") {
+		cand := path.Join(dir, name)
+		if cl, err := p.resolvers[0].Lookup(cand); err == nil && cl.Mode.IsRegular() {
+			return p.addProgram(cand, fmt.Sprintf("%s found on PATH for %s (#!%s %s)", name, l.Path, interp, arg), l.Path, depth+1)
+		}
+	}
+	return fmt.Errorf("%s: #!%s %s: %s is not on PATH (%s) inside the root", l.Path, interp, arg, name, scriptPath)
+}
+
+// envProgram is the program env(1) would run for a #! argument: options (and -S's splitting) and VAR=value
+// assignments skipped.
+func envProgram(arg string) string {
+	for _, w := range strings.Fields(arg) {
+		switch {
+		case strings.HasPrefix(w, "-"):
+			continue
+		case strings.Contains(w, "=") && !strings.Contains(w, "/"):
+			continue
+		}
+		return w
+	}
+	return ""
+}
+
+// addELF adds an ELF program or library of the root with its closure under every CPU choice.
+func (p *Planner) addELF(file, why, via string) error {
 	seen := map[string]bool{}
 	for i, r := range p.resolvers {
 		res, err := r.Resolve(file)
@@ -134,7 +234,9 @@ func (p *Planner) AddProgram(file, why string) error {
 		}
 		if i == 0 {
 			p.programs = append(p.programs, res.Input.File)
-			if err := p.addObject(res.Input, why); err != nil {
+			p.programPaths = append(p.programPaths, res.Input.Path)
+			in := res.Input
+			if err := p.addResolved(in.Path, in.RealPath, in.Links, why, via); err != nil {
 				return err
 			}
 			for _, e := range res.Problems {
@@ -173,10 +275,12 @@ func objectWhy(o *elfdeps.Object, input string) string {
 
 // addObject adds a resolved object: every link on its way, then the file.
 func (p *Planner) addObject(o *elfdeps.Object, why string) error {
-	return p.addResolved(o.Path, o.RealPath, o.Links, why)
+	return p.addResolved(o.Path, o.RealPath, o.Links, why, o.NeededBy)
 }
 
-func (p *Planner) addResolved(asked, real string, links []elfdeps.Link, why string) error {
+// addResolved adds the file real (asked for as asked, through links) and the links; via, if not "", is the
+// image path of what brought it in.
+func (p *Planner) addResolved(asked, real string, links []elfdeps.Link, why, via string) error {
 	for _, l := range links {
 		if err := p.tree.Add(Entry{Path: l.Path, Kind: KindSymlink, Target: l.Target, Why: []string{"link on the way to " + asked}}); err != nil {
 			return err
@@ -190,7 +294,11 @@ func (p *Planner) addResolved(asked, real string, links []elfdeps.Link, why stri
 		return fmt.Errorf("%s: not a regular file", asked)
 	}
 	p.log.Debug("add", "path", asked, "why", why)
-	return p.tree.Add(Entry{Path: real, Kind: KindFile, Mode: fileMode(st.Mode()), Source: p.host(real), Size: st.Size(), Why: []string{why}})
+	e := Entry{Path: real, Kind: KindFile, Mode: fileMode(st.Mode()), Source: p.host(real), Size: st.Size(), Why: []string{why}}
+	if via != "" {
+		e.Via = []string{via}
+	}
+	return p.tree.Add(e)
 }
 
 // fileMode keeps the permission bits and setuid, setgid and sticky; never a type bit.
@@ -206,7 +314,7 @@ func (p *Planner) AddRootPath(file, why string) error {
 		return err
 	}
 	if !l.Mode.IsDir() {
-		if err := p.addResolved(l.Path, l.RealPath, l.Links, why); err != nil {
+		if err := p.addResolved(l.Path, l.RealPath, l.Links, why, ""); err != nil {
 			return err
 		}
 		return p.closureIfELF(l.Path, p.host(l.RealPath), why)

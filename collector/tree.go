@@ -43,6 +43,9 @@ type Entry struct {
 	Target string      // KindSymlink: the link's target, verbatim
 	// Why lists every reason the path is in the image, in the order they were found.
 	Why []string
+	// Via lists the image paths of the objects that brought this one in (the loader of a library, the
+	// script of an interpreter), for explaining the chain.
+	Via []string
 }
 
 // Open returns the content of a file entry.
@@ -105,6 +108,11 @@ func (t *Tree) Add(e Entry) error {
 				old.Why = append(old.Why, w)
 			}
 		}
+		for _, v := range e.Via {
+			if !slices.Contains(old.Via, v) {
+				old.Via = append(old.Via, v)
+			}
+		}
 		if e.Kind == KindDir && e.Mode != old.Mode && old.Mode == 0o755 {
 			old.Mode = e.Mode // an explicit mode (e.g. /tmp's 1777) wins over an implied parent's
 		}
@@ -120,7 +128,7 @@ func (t *Tree) Add(e Entry) error {
 		t.entries[dir] = &Entry{Path: dir, Kind: KindDir, Mode: 0o755}
 	}
 	ne := e
-	ne.Why = slices.Clone(e.Why)
+	ne.Why, ne.Via = slices.Clone(e.Why), slices.Clone(e.Via)
 	t.entries[p] = &ne
 	return nil
 }
@@ -189,4 +197,39 @@ func (t *Tree) Size() (n int, bytes int64) {
 		}
 	}
 	return n, bytes
+}
+
+// Resolve follows the tree's symbolic links the way the kernel would inside the built root and returns the
+// entry p leads to, or nil if it leads nowhere in the tree.
+func (t *Tree) Resolve(p string) *Entry {
+	p = path.Clean("/" + p)
+	for range 40 {
+		cur := "/"
+		rest := strings.Split(strings.TrimPrefix(p, "/"), "/")
+		restarted := false
+		for i, c := range rest {
+			if c == "" {
+				continue
+			}
+			next := path.Join(cur, c)
+			e := t.entries[next]
+			if e == nil {
+				return nil
+			}
+			if e.Kind == KindSymlink {
+				target := e.Target
+				if !strings.HasPrefix(target, "/") {
+					target = path.Join(cur, target)
+				}
+				p = path.Join(append([]string{"/", target}, rest[i+1:]...)...)
+				restarted = true
+				break
+			}
+			cur = next
+		}
+		if !restarted {
+			return t.entries[cur]
+		}
+	}
+	return nil
 }

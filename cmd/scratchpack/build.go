@@ -30,6 +30,9 @@ type buildFlags struct {
 	platform, base, compression      string
 	certs                            string
 	force, tzdata, insecure, verbose bool
+	explain                          bool
+	noRules, locales                 []string
+	gconv                            string
 }
 
 func runBuild(args []string, stdout, stderr io.Writer) error {
@@ -67,6 +70,10 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	fl.BoolVar(&b.force, "force", false, "replace an existing output")
 	fl.BoolVar(&b.insecure, "insecure", false, "allow plain HTTP registries (loopback ones are always allowed)")
 	fl.BoolVarP(&b.verbose, "verbose", "v", false, "list every file of the result and why it is in (on stderr)")
+	fl.BoolVar(&b.explain, "explain", false, "print, for every file the image would hold, why (the chain of reasons) on stdout, and write nothing (-o not needed)")
+	fl.StringArrayVar(&b.noRules, "no-rule", nil, "do not apply this run-time rule (see `scratchpack rules`); repeatable")
+	fl.StringVar(&b.gconv, "gconv", "auto", "gconv modules when iconv_open is imported: auto (common ones), all, or a comma-separated list (UTF-16,ISO8859-2)")
+	fl.StringArrayVar(&b.locales, "locale", nil, "add this locale's data (C.UTF-8, de_DE.UTF-8...); repeatable")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil
@@ -77,19 +84,22 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		fl.Usage()
 		return &exitError{code: 2, err: errors.New("no FILE given")}
 	}
-	if b.output == "" {
+	var dest collector.Dest
+	switch {
+	case b.output == "" && !b.explain:
 		return &exitError{code: 2, err: errors.New("no output given: -o DEST (for example -o dir:out or -o oci:image:latest)")}
-	}
-	dest, err := collector.ParseDest(b.output)
-	if err != nil {
-		return &exitError{code: 2, err: err}
+	case b.output != "":
+		var err error
+		if dest, err = collector.ParseDest(b.output); err != nil {
+			return &exitError{code: 2, err: err}
+		}
 	}
 	switch b.compression {
 	case "gzip", "zstd":
 	default:
 		return &exitError{code: 2, err: fmt.Errorf("--compression %q: want gzip or zstd", b.compression)}
 	}
-	if dest.Path != "" {
+	if dest.Path != "" && !b.explain {
 		// Refuse an existing output before doing any work.
 		if err := collector.CheckDest(dest.Path, b.force); err != nil {
 			return &exitError{code: 1, err: err}
@@ -145,7 +155,10 @@ func build(ctx context.Context, b buildFlags, files []string, dest collector.Des
 	if len(p.Problems) > 0 {
 		return fmt.Errorf("nothing written: the closure is incomplete:\n  %v", errors.Join(p.Problems...))
 	}
-	notes, err := p.AddBaseFiles(collector.BaseFiles{User: b.user, Certs: b.certs, TZData: b.tzdata})
+	notes, err := p.ApplyRules(collector.RuleOptions{
+		Disabled: b.noRules, Gconv: b.gconv, Locales: b.locales,
+		Base: collector.BaseFiles{User: b.user, Certs: b.certs, TZData: b.tzdata},
+	})
 	if err != nil {
 		return err
 	}
@@ -156,6 +169,9 @@ func build(ctx context.Context, b buildFlags, files []string, dest collector.Des
 	}
 	for _, n := range notes {
 		fmt.Fprintf(stderr, "scratchpack build: %s\n", n)
+	}
+	if b.explain {
+		return p.Tree().Explain(stdout)
 	}
 	if b.verbose {
 		for _, e := range p.Tree().Entries() {

@@ -33,6 +33,7 @@ func commands() []command {
 	return []command{
 		{"deps", "list the files the dynamic loader maps for ELF programs", runDeps},
 		{"build", "build a minimal root filesystem or FROM-scratch image for programs", runBuild},
+		{"rules", "list the run-time rules build applies (and --no-rule NAME switches off)", runRules},
 	}
 }
 

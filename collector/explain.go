@@ -1,0 +1,53 @@
+package collector
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// maxExplainDepth bounds a reason chain (a loop of Via links must not print forever).
+const maxExplainDepth = 12
+
+// maxExplainReasons is how many reasons of one path are printed (a /lib link is on the way to everything).
+const maxExplainReasons = 3
+
+// Explain writes, for every path of the tree that something asked for, why it is there and the chain that
+// led to it: "needed by X (runpath of Y)", then X's own reason, up to the input or the rule that started it.
+// Directories made only as parents are left out.
+func (t *Tree) Explain(w io.Writer) error {
+	for _, e := range t.Entries() {
+		if len(e.Why) == 0 {
+			continue
+		}
+		kind := ""
+		switch e.Kind {
+		case KindSymlink:
+			kind = " -> " + e.Target
+		case KindDir:
+			kind = "/"
+		}
+		if _, err := fmt.Fprintf(w, "%s%s\n", e.Path, kind); err != nil {
+			return err
+		}
+		for i, why := range e.Why {
+			if i == maxExplainReasons {
+				fmt.Fprintf(w, "    (and %d more)\n", len(e.Why)-i)
+				break
+			}
+			fmt.Fprintf(w, "    %s\n", why)
+		}
+		seen := map[*Entry]bool{e: true}
+		cur := e
+		for depth := 0; depth < maxExplainDepth && len(cur.Via) > 0; depth++ {
+			next := t.Resolve(cur.Via[0])
+			if next == nil || seen[next] || len(next.Why) == 0 {
+				break
+			}
+			seen[next] = true
+			fmt.Fprintf(w, "    %s<- %s: %s\n", strings.Repeat("  ", depth), cur.Via[0], next.Why[0])
+			cur = next
+		}
+	}
+	return nil
+}
