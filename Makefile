@@ -48,8 +48,8 @@ fuzz: ## fuzz the ELF and ld.so.cache parsers for FUZZTIME each
 	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzNewBinary$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzParseLDCache$$' -fuzztime $(FUZZTIME)
 
-bench: build ## resolve the system corpus against libtree and ldd, printing ratios
-	./bench/deps.sh
+bench: build ## deps over the system corpus vs libtree and ldd; build of a large closure vs tar+gzip and crane
+	./bench/deps.sh && ./bench/build.sh
 
 clean: ## remove build outputs
 	rm -rf bin

@@ -43,6 +43,6 @@ func ExampleBuildImage() {
 		fmt.Println(compression, digest)
 	}
 	// Output:
-	// gzip sha256:e170dc92e632b48308386f95684307402e45ebafd8b69cd60e37a6b411ba4a0d
-	// zstd sha256:9b66217448946d9c4e9c2331781491e9a3908fa4397d8fa33cf935cff10ef36c
+	// gzip sha256:5ad7f25905341cc9329ec23ac9f0c6e648b12e180321e5910f0b0d1665d10d7c
+	// zstd sha256:ab862ad5025dd6c4f5f4a446451c1c8127ab58a3c5a383fb1e5d4ccc1d76971e
 }
