@@ -33,6 +33,8 @@ type buildFlags struct {
 	explain                          bool
 	noRules, locales                 []string
 	gconv                            string
+	traces, traceFiles               []string
+	traceTimeout                     time.Duration
 }
 
 func runBuild(args []string, stdout, stderr io.Writer) error {
@@ -74,13 +76,27 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	fl.StringArrayVar(&b.noRules, "no-rule", nil, "do not apply this run-time rule (see `scratchpack rules`); repeatable")
 	fl.StringVar(&b.gconv, "gconv", "auto", "gconv modules when iconv_open is imported: auto (common ones), all, or a comma-separated list (UTF-16,ISO8859-2)")
 	fl.StringArrayVar(&b.locales, "locale", nil, "add this locale's data (C.UTF-8, de_DE.UTF-8...); repeatable")
+	fl.StringArrayVar(&b.traces, "trace", nil, "run a workload under ptrace and add every file it uses: --trace=\"CMD ARGS\", or --trace alone with the command after --; "+
+		"repeatable (the only mode that runs anything; inside --root when set)")
+	fl.Lookup("trace").NoOptDefVal = traceAfterDash
+	fl.StringArrayVar(&b.traceFiles, "trace-file", nil, "add the files an `strace -f -e trace=file,process -o LOG` log shows were used; repeatable")
+	fl.DurationVar(&b.traceTimeout, "trace-timeout", 5*time.Minute, "kill a traced workload after this long")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil
 		}
 		return &exitError{code: 2, err: err}
 	}
-	if fl.NArg() == 0 {
+	files := fl.Args()
+	var afterDash []string
+	if n := fl.ArgsLenAtDash(); n >= 0 {
+		files, afterDash = fl.Args()[:n], fl.Args()[n:]
+	}
+	workloads, err := traceWorkloads(b.traces, afterDash)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if len(files) == 0 {
 		fl.Usage()
 		return &exitError{code: 2, err: errors.New("no FILE given")}
 	}
@@ -89,7 +105,6 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	case b.output == "" && !b.explain:
 		return &exitError{code: 2, err: errors.New("no output given: -o DEST (for example -o dir:out or -o oci:image:latest)")}
 	case b.output != "":
-		var err error
 		if dest, err = collector.ParseDest(b.output); err != nil {
 			return &exitError{code: 2, err: err}
 		}
@@ -108,10 +123,10 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return build(ctx, b, fl.Args(), dest, stdout, stderr)
+	return build(ctx, b, files, workloads, dest, stdout, stderr)
 }
 
-func build(ctx context.Context, b buildFlags, files []string, dest collector.Dest, stdout, stderr io.Writer) error {
+func build(ctx context.Context, b buildFlags, files []string, workloads [][]string, dest collector.Dest, stdout, stderr io.Writer) error {
 	// The planner sets each resolver's CPU choice itself (after these options, so it wins).
 	ropts, err := resolverOptions(b.root, b.libPath, "host", "", "", b.cwd, b.libPath != "")
 	if err != nil {
@@ -151,6 +166,9 @@ func build(ctx context.Context, b buildFlags, files []string, dest collector.Des
 		if err := p.AddHostPath(src, dst, "--add "+a); err != nil {
 			return err
 		}
+	}
+	if err := addTraces(ctx, p, b, workloads, dest, stderr); err != nil {
+		return err
 	}
 	if len(p.Problems) > 0 {
 		return fmt.Errorf("nothing written: the closure is incomplete:\n  %v", errors.Join(p.Problems...))

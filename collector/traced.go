@@ -1,0 +1,131 @@
+package collector
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/scratchpack/scratchpack/elfdeps"
+	"github.com/scratchpack/scratchpack/internal/trace"
+)
+
+// TraceExclude says which traced paths are not added: besides /proc, /sys and /dev (never recorded), the
+// build's own output and the workload's scratch space.
+type TraceExclude struct {
+	Prefixes []string // image paths (and everything under them) to leave out
+}
+
+// DefaultTraceExclude leaves out temporary directories: what a workload writes there is its own scratch.
+func DefaultTraceExclude(output string) TraceExclude {
+	ex := TraceExclude{Prefixes: []string{"/tmp", "/var/tmp", "/run", "/dev/shm"}}
+	if output != "" {
+		ex.Prefixes = append(ex.Prefixes, output)
+	}
+	return ex
+}
+
+func (ex TraceExclude) excluded(p string) bool {
+	return slices.ContainsFunc(ex.Prefixes, func(pre string) bool {
+		pre = path.Clean(pre)
+		return p == pre || strings.HasPrefix(p, pre+"/")
+	})
+}
+
+// AddTraced adds what a traced workload used: every file it opened, executed or probed successfully that
+// still exists in the root (with its links, and its ELF closure), directories it opened, listed or entered
+// (as directories, not their whole content). workload names the run in the reasons. It returns one note per
+// kind of decision.
+func (p *Planner) AddTraced(accesses []trace.Access, workload string, ex TraceExclude) ([]string, error) {
+	var files, dirs, skipped, gone int
+	var bytes int64
+	before := p.treeFiles()
+	for _, a := range accesses {
+		if ex.excluded(a.Path) {
+			skipped++
+			continue
+		}
+		l, err := p.resolvers[0].Lookup(a.Path)
+		if err != nil {
+			gone++ // removed since (a temporary file), or a name that only resolved in the process's view
+			continue
+		}
+		why := fmt.Sprintf("traced %s by pid %d running %s (workload: %s)", a.Op, a.PID, orUnknown(a.Comm), workload)
+		switch {
+		case l.Mode.IsDir():
+			if err := p.addRootDir(l, why); err != nil {
+				return nil, err
+			}
+			dirs++
+		case l.Mode.IsRegular():
+			if a.Op == trace.OpExec || a.Op == trace.OpExe {
+				if err := p.addProgram(a.Path, why, "", 0); err != nil {
+					return nil, fmt.Errorf("traced %s: %w", a.Path, err)
+				}
+			} else if err := p.AddRootPath(a.Path, why); err != nil {
+				return nil, fmt.Errorf("traced %s: %w", a.Path, err)
+			}
+			files++
+		default:
+			skipped++ // sockets, FIFOs, devices
+		}
+	}
+	after := p.treeFiles()
+	for f, size := range after {
+		if _, ok := before[f]; !ok {
+			bytes += size
+		}
+	}
+	notes := []string{fmt.Sprintf("trace of %s: %d files and %d directories used; %d new files (%s) in the image; %d left out (/tmp, the output, special files), %d no longer there",
+		workload, files, dirs, len(after)-len(before), humanSize(bytes), skipped, gone)}
+	if len(p.Problems) > 0 {
+		return notes, fmt.Errorf("traced files need libraries that are missing: %v", p.Problems[0])
+	}
+	return notes, nil
+}
+
+// addRootDir adds a directory of the root (not its content) and the links on the way to it.
+func (p *Planner) addRootDir(l elfdeps.Lookup, why string) error {
+	for _, lk := range l.Links {
+		if err := p.tree.Add(Entry{Path: lk.Path, Kind: KindSymlink, Target: lk.Target, Why: []string{"link on the way to " + l.Path}}); err != nil {
+			return err
+		}
+	}
+	if l.RealPath == "/" {
+		return nil
+	}
+	st, err := os.Stat(p.host(l.RealPath))
+	if err != nil {
+		return err
+	}
+	return p.tree.Add(Entry{Path: l.RealPath, Kind: KindDir, Mode: fileMode(st.Mode()), Why: []string{why}})
+}
+
+// treeFiles maps every file of the tree to its size.
+func (p *Planner) treeFiles() map[string]int64 {
+	m := map[string]int64{}
+	for path, e := range p.tree.entries {
+		if e.Kind == KindFile {
+			m[path] = e.Size
+		}
+	}
+	return m
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(unknown program)"
+	}
+	return s
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,250 @@
+package trace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrPtraceUnavailable reports that the kernel refused to let the command be
+// traced: PTRACE_TRACEME failed with EPERM, as it does under a seccomp
+// profile that blocks ptrace (Docker's default on older kernels) or a
+// restrictive Yama ptrace_scope. Run --trace elsewhere, or list the files.
+var ErrPtraceUnavailable = errors.New("ptrace is not permitted here")
+
+// defaultEnv is the environment of a command whose Options.Env is nil.
+var defaultEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+
+// Options configures Run.
+//
+// (The project's style prefers functional options; the --trace wiring asked
+// for this struct, and every field's zero value is a sensible default.)
+type Options struct {
+	// Root, if not "" or "/", is a directory the command is chroot'ed into
+	// before exec (the command and everything it uses run inside it), and
+	// recorded paths are inside it. Chroot needs CAP_SYS_CHROOT.
+	Root string
+	// Dir is the working directory, inside Root. "" means the caller's
+	// working directory without Root, and "/" with it.
+	Dir string
+	// Env is the command's environment; nil means only
+	// PATH=/usr/local/bin:/usr/bin:/bin. argv[0] without a slash is looked up
+	// in this PATH, inside Root.
+	Env []string
+	// Stdout and Stderr receive the command's output; nil discards it.
+	// Stdin is always /dev/null.
+	Stdout, Stderr io.Writer
+	// Timeout, if positive, bounds the whole run; when it expires the whole
+	// tree is killed and Run returns an error wrapping
+	// context.DeadlineExceeded.
+	Timeout time.Duration
+}
+
+// config holds knobs for tests of the tracer itself.
+type config struct {
+	// noSyscallInfo forces the pre-5.3 way of telling syscall entry from
+	// exit (PTRACE_GETREGS and a per-thread toggle).
+	noSyscallInfo bool
+}
+
+// procSpec is the command Run starts, after defaults and lookup.
+type procSpec struct {
+	path  string    // file to execve, as the child names it
+	named string    // path recorded for the initial exec (absolute, inside root)
+	argv  []string  // argv, argv[0] unchanged
+	env   []string  // environment
+	root  string    // host path of the root (symlinks resolved), or ""
+	dir   string    // working directory, inside root ("" = inherit)
+	files []uintptr // stdin, stdout, stderr
+}
+
+// Run starts argv under ptrace and records every file the command and all its
+// threads and descendants use, in first-use order, de-duplicated by (Path, Op);
+// see the Op constants for which syscalls are recorded. Failed calls are not
+// recorded, nor are paths under /proc, /sys and /dev. exitCode is the
+// command's exit status, or 128+N if a signal N killed it.
+//
+// This is the only function in scratchpack that runs anything, and it runs
+// the command for real, with the caller's privileges: only for --trace.
+//
+// The run ends when the command (the first process) exits: like a container
+// whose PID 1 exits, the processes it leaves behind are killed. When ctx is
+// done or Options.Timeout expires the whole tree is killed too, and Run
+// returns what it recorded so far with an error wrapping ctx.Err().
+//
+// Relative paths are resolved against /proc/TID/cwd (or /proc/TID/fd/DIRFD)
+// read when the call returns: that directory comes with its symlinks resolved
+// by the kernel. Only linux/amd64 is supported (errors.ErrUnsupported
+// elsewhere); 32-bit (int 0x80) and x32 syscalls of a tracee are not decoded.
+//
+// A trace can miss files:
+//   - used in a run that took another code path (an error path, a locale, a
+//     plugin selected by input);
+//   - opened by a process the trace cannot follow: one started outside the
+//     tree (a daemon spawned via D-Bus or systemd, a process reached over a
+//     socket) that hands back data or an fd;
+//   - used without a path-based syscall of the tree: fds received over a unix
+//     socket (SCM_RIGHTS) and then mmapped or read, io_uring IORING_OP_OPENAT,
+//     open_by_handle_at, files the kernel opens itself (PT_INTERP, the #!
+//     interpreter, binfmt_misc handlers, firmware, modules);
+//   - probed only by calls not recorded here (statfs, getxattr,
+//     inotify_add_watch, getdents of a directory whose entries it then does
+//     not use); files found absent are not recorded, though a program may
+//     depend on their absence;
+//
+// and it records files a run used that a later run may not need. mmap is not
+// recorded: a traced process maps a file through an fd, and the fd's open is
+// recorded, except for the fds listed above. Under ptrace set-user-ID bits
+// are not honoured and the tree cannot ptrace its own children (gdb, strace):
+// runs that depend on either behave differently when traced.
+func Run(ctx context.Context, argv []string, opts Options) (accesses []Access, exitCode int, err error) {
+	return run(ctx, argv, opts, config{})
+}
+
+func run(ctx context.Context, argv []string, opts Options, cfg config) ([]Access, int, error) {
+	if len(argv) == 0 || argv[0] == "" {
+		return nil, -1, errors.New("tracing: empty command")
+	}
+	spec := procSpec{argv: argv, env: opts.Env, dir: opts.Dir}
+	if spec.env == nil {
+		spec.env = defaultEnv
+	}
+	if opts.Root != "" && opts.Root != "/" {
+		root, err := filepath.Abs(opts.Root)
+		if err == nil {
+			root, err = filepath.EvalSymlinks(root)
+		}
+		if err != nil {
+			return nil, -1, fmt.Errorf("resolving root %q: %w", opts.Root, err)
+		}
+		spec.root = root
+		if spec.dir == "" {
+			spec.dir = "/"
+		}
+	}
+	base := spec.dir
+	if base == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, -1, fmt.Errorf("getting working directory: %w", err)
+		}
+		base = wd
+	} else if !filepath.IsAbs(base) {
+		return nil, -1, fmt.Errorf("working directory %q is not absolute", base)
+	}
+	path, err := lookPath(spec.root, argv[0], spec.env)
+	if err != nil {
+		return nil, -1, err
+	}
+	spec.path, spec.named = path, resolve(path, base)
+
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, -1, fmt.Errorf("tracing %q: %w", argv[0], err)
+	}
+
+	var std stdio
+	defer std.close()
+	if spec.files, err = std.open(opts.Stdout, opts.Stderr); err != nil {
+		return nil, -1, err
+	}
+	acc, code, err := traceCommand(ctx, spec, cfg)
+	// Every process that held the pipes' write ends is dead now.
+	std.finish()
+	return acc, code, err
+}
+
+// lookPath finds name the way execvp would, in env's PATH, inside root.
+func lookPath(root, name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	pathList := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathList = v
+		}
+	}
+	for _, dir := range filepath.SplitList(pathList) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		host := p
+		if root != "" {
+			host = filepath.Join(root, p)
+		}
+		if fi, err := os.Stat(host); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	where := "the host"
+	if root != "" {
+		where = "root " + root
+	}
+	return "", fmt.Errorf("finding %q in PATH %q in %s: %w; name it by its path or set PATH in the environment",
+		name, pathList, where, exec.ErrNotFound)
+}
+
+// stdio holds the command's standard files and the copiers feeding writers
+// that are not *os.File.
+type stdio struct {
+	toClose []io.Closer // files to close after the command is dead
+	copiers sync.WaitGroup
+}
+
+func (s *stdio) open(stdout, stderr io.Writer) ([]uintptr, error) {
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", os.DevNull, err)
+	}
+	s.toClose = append(s.toClose, null)
+	files := []uintptr{null.Fd()}
+	for _, w := range []io.Writer{stdout, stderr} {
+		switch w := w.(type) {
+		case nil:
+			files = append(files, null.Fd())
+		case *os.File:
+			files = append(files, w.Fd())
+		default:
+			r, pw, err := os.Pipe()
+			if err != nil {
+				return nil, fmt.Errorf("creating output pipe: %w", err)
+			}
+			s.toClose = append(s.toClose, pw)
+			files = append(files, pw.Fd())
+			s.copiers.Go(func() {
+				defer r.Close()
+				// A failing writer must not block the command: keep draining.
+				if _, err := io.Copy(w, r); err != nil {
+					_, _ = io.Copy(io.Discard, r)
+				}
+			})
+		}
+	}
+	return files, nil
+}
+
+// finish closes the parent's ends and waits for the copiers to drain.
+func (s *stdio) finish() {
+	s.close()
+	s.copiers.Wait()
+}
+
+func (s *stdio) close() {
+	for _, c := range s.toClose {
+		_ = c.Close() // nothing was written through these in this process
+	}
+	s.toClose = nil
+}
