@@ -78,7 +78,7 @@ func (p *Planner) AddTraced(accesses []trace.Access, workload string, ex TraceEx
 		}
 	}
 	notes := []string{fmt.Sprintf("trace of %s: %d files and %d directories used; %d new files (%s) in the image; %d left out (/tmp, the output, special files), %d no longer there",
-		workload, files, dirs, len(after)-len(before), humanSize(bytes), skipped, gone)}
+		workload, files, dirs, len(after)-len(before), HumanSize(bytes), skipped, gone)}
 	if len(p.Problems) > 0 {
 		return notes, fmt.Errorf("traced files need libraries that are missing: %v", p.Problems[0])
 	}
@@ -120,7 +120,8 @@ func orUnknown(s string) string {
 	return s
 }
 
-func humanSize(n int64) string {
+// HumanSize prints a byte count for people (B, KiB, MiB).
+func HumanSize(n int64) string {
 	switch {
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))

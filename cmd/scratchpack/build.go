@@ -204,7 +204,7 @@ func build(ctx context.Context, b buildFlags, files []string, workloads [][]stri
 		return &exitError{code: 2, err: err}
 	}
 	progress := progressf(stderr)
-	progress("writing %d entries, %s, to %s", n, humanBytes(size), dest.Transport)
+	progress("writing %d entries, %s, to %s", n, collector.HumanSize(size), dest.Transport)
 
 	switch dest.Transport {
 	case "dir":
@@ -359,18 +359,9 @@ func showProgress(w io.Writer, updates <-chan v1.Update) {
 			return
 		}
 		if u.Total > 0 {
-			fmt.Fprintf(w, "\rpushing: %s of %s", humanBytes(u.Complete), humanBytes(u.Total))
+			fmt.Fprintf(w, "\rpushing: %s of %s", collector.HumanSize(u.Complete), collector.HumanSize(u.Total))
 		}
 	}
 	fmt.Fprintln(w)
 }
 
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
