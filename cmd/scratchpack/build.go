@@ -364,4 +364,3 @@ func showProgress(w io.Writer, updates <-chan v1.Update) {
 	}
 	fmt.Fprintln(w)
 }
-
