@@ -170,15 +170,15 @@ func build(ctx context.Context, b buildFlags, files []string, workloads [][]stri
 	if err := addTraces(ctx, p, b, workloads, dest, stderr); err != nil {
 		return err
 	}
-	if len(p.Problems) > 0 {
-		return fmt.Errorf("nothing written: the closure is incomplete:\n  %v", errors.Join(p.Problems...))
-	}
 	notes, err := p.ApplyRules(collector.RuleOptions{
 		Disabled: b.noRules, Gconv: b.gconv, Locales: b.locales,
 		Base: collector.BaseFiles{User: b.user, Certs: b.certs, TZData: b.tzdata},
 	})
 	if err != nil {
 		return err
+	}
+	if len(p.Problems) > 0 {
+		return fmt.Errorf("nothing written: the closure is incomplete:\n  %v", errors.Join(p.Problems...))
 	}
 	if b.workdir != "" {
 		if err := p.Tree().Add(collector.Entry{Path: b.workdir, Kind: collector.KindDir, Mode: 0o755, Why: []string{"--workdir"}}); err != nil {
