@@ -248,7 +248,7 @@ func (p *Planner) addELF(file, why, via string) error {
 				continue
 			}
 			seen[o.Path] = true
-			if err := p.addObject(o, objectWhy(o, res.Input.Path)); err != nil {
+			if err := p.addObject(o, objectWhy(o, res.Input.Path), res.Input.Path); err != nil {
 				return err
 			}
 			if !slices.Contains(p.Libraries, o.Path) {
@@ -263,6 +263,8 @@ func objectWhy(o *elfdeps.Object, input string) string {
 	switch o.How {
 	case elfdeps.HowInterp:
 		return "interpreter of " + input
+	case elfdeps.HowDefaultInterp:
+		return "ld.so, which loads the library " + input
 	case elfdeps.HowInput:
 		return "input"
 	}
@@ -273,9 +275,14 @@ func objectWhy(o *elfdeps.Object, input string) string {
 	return s + ")"
 }
 
-// addObject adds a resolved object: every link on its way, then the file.
-func (p *Planner) addObject(o *elfdeps.Object, why string) error {
-	return p.addResolved(o.Path, o.RealPath, o.Links, why, o.NeededBy)
+// addObject adds a resolved object of input's closure: every link on its way, then the file. What brought
+// it in is the object that needed it, or the input itself for its interpreter.
+func (p *Planner) addObject(o *elfdeps.Object, why, input string) error {
+	via := o.NeededBy
+	if via == "" {
+		via = input
+	}
+	return p.addResolved(o.Path, o.RealPath, o.Links, why, via)
 }
 
 // addResolved adds the file real (asked for as asked, through links) and the links; via, if not "", is the

@@ -143,8 +143,9 @@ func (p *Planner) importers(symbols ...string) (who []string, sym []string) {
 	return who, sym
 }
 
-// dlopen adds what glibc maps when it dlopens name (from the first program's view), with reason why.
-func (p *Planner) dlopen(name, why string) ([]string, error) {
+// dlopen adds what glibc maps when it dlopens name (searched from the first program's view), with reason
+// why; via is the image path of what makes glibc load it (for --explain).
+func (p *Planner) dlopen(name, why, via string) ([]string, error) {
 	if len(p.programPaths) == 0 {
 		return nil, nil
 	}
@@ -157,7 +158,11 @@ func (p *Planner) dlopen(name, why string) ([]string, error) {
 	}
 	var added []string
 	for _, o := range res.Objects {
-		if err := p.addResolved(o.Path, o.RealPath, o.Links, why, o.NeededBy); err != nil {
+		from := o.NeededBy
+		if o.Name == name {
+			from = via
+		}
+		if err := p.addResolved(o.Path, o.RealPath, o.Links, why, from); err != nil {
 			return nil, err
 		}
 		if !slices.Contains(p.Libraries, o.Path) {
@@ -206,7 +211,7 @@ func applyNSSModules(p *Planner, _ RuleOptions) ([]string, error) {
 			}
 			seen[src] = true
 			mod := "libnss_" + src + ".so.2"
-			added, err := p.dlopen(mod, ruleWhy("nss-modules", fmt.Sprintf("nsswitch.conf line %q", strings.TrimSpace(line))))
+			added, err := p.dlopen(mod, ruleWhy("nss-modules", fmt.Sprintf("nsswitch.conf line %q", strings.TrimSpace(line))), "/etc/nsswitch.conf")
 			if err != nil {
 				notes = append(notes, fmt.Sprintf("%s (for %q) is not in the root: glibc skips a missing module, so lookups through it will fail", mod, strings.TrimSpace(db)))
 				continue
@@ -244,7 +249,7 @@ func applyLibgccS(p *Planner, _ RuleOptions) ([]string, error) {
 		return nil, nil
 	}
 	why := fmt.Sprintf("glibc dlopens it to unwind: %s imports %s", who[0], sym[0])
-	added, err := p.dlopen("libgcc_s.so.1", ruleWhy("libgcc_s", why))
+	added, err := p.dlopen("libgcc_s.so.1", ruleWhy("libgcc_s", why), who[0])
 	if err != nil {
 		return []string{"libgcc_s.so.1 is not in the root: " + why + ", which will abort at run time"}, nil
 	}
@@ -272,11 +277,11 @@ func applyGconv(p *Planner, o RuleOptions) ([]string, error) {
 		return nil, err
 	}
 	dir := path.Join(path.Dir(l.RealPath), "gconv")
-	why := "--gconv " + o.Gconv
+	because := "--gconv " + o.Gconv
 	if len(who) > 0 {
-		why = who[0] + " imports iconv_open"
+		because = who[0] + " imports iconv_open"
 	}
-	why = ruleWhy("gconv", why)
+	why := ruleWhy("gconv", because)
 	var notes []string
 	for _, cfg := range []string{"gconv-modules", "gconv-modules.cache", "gconv-modules.d"} {
 		if _, err := p.resolvers[0].Lookup(path.Join(dir, cfg)); err != nil {
@@ -292,7 +297,7 @@ func applyGconv(p *Planner, o RuleOptions) ([]string, error) {
 		if err := p.AddRootPath(dir, why); err != nil {
 			return nil, err
 		}
-		return []string{fmt.Sprintf("added all of %s: %s", dir, why)}, nil
+		return []string{fmt.Sprintf("added all of %s: %s", dir, because)}, nil
 	case "", "auto":
 		modules = gconvCommon
 	default:
@@ -311,7 +316,7 @@ func applyGconv(p *Planner, o RuleOptions) ([]string, error) {
 		}
 		added = append(added, m)
 	}
-	notes = append(notes, fmt.Sprintf("added the gconv configuration and %s from %s: %s", strings.Join(added, ", "), dir, why))
+	notes = append(notes, fmt.Sprintf("added the gconv configuration and %s from %s: %s", strings.Join(added, ", "), dir, because))
 	if len(missing) > 0 {
 		if o.Gconv != "" && o.Gconv != "auto" {
 			return nil, fmt.Errorf("--gconv: no module %s in %s", strings.Join(missing, ", "), dir)

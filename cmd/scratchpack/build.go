@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,6 +108,11 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	case b.output != "":
 		if dest, err = collector.ParseDest(b.output); err != nil {
 			return &exitError{code: 2, err: err}
+		}
+	}
+	for _, r := range b.noRules {
+		if !slices.ContainsFunc(collector.Rules(), func(rule collector.Rule) bool { return rule.Name == r }) {
+			return &exitError{code: 2, err: fmt.Errorf("--no-rule %s: no such rule (see `scratchpack rules`)", r)}
 		}
 	}
 	switch b.compression {
