@@ -30,6 +30,8 @@ type Planner struct {
 	Libraries []string
 	// Problems are the libraries that could not be found or loaded: a build with any must not be written.
 	Problems []error
+	// imports caches each object's undefined dynamic symbols for the rules.
+	imports map[string][]string
 }
 
 // PlanOption configures a Planner.
@@ -98,7 +100,7 @@ func NewPlanner(rootDir string, opts ...PlanOption) (*Planner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("root %s: %w", rootDir, err)
 	}
-	p := &Planner{rootDir: abs, tree: NewTree(), log: o.log}
+	p := &Planner{rootDir: abs, tree: NewTree(), log: o.log, imports: map[string][]string{}}
 	for _, cpu := range o.cpus {
 		r, err := elfdeps.NewDir(abs, append(slices.Clone(o.resolve), elfdeps.WithCPU(cpu))...)
 		if err != nil {

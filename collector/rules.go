@@ -129,9 +129,10 @@ func (p *Planner) glibcLibc() string {
 // symbol each imports first.
 func (p *Planner) importers(symbols ...string) (who []string, sym []string) {
 	for _, obj := range append(slices.Clone(p.programPaths), p.Libraries...) {
-		imports, err := p.resolvers[0].Imports(obj)
-		if err != nil {
-			continue
+		imports, ok := p.imports[obj]
+		if !ok {
+			imports, _ = p.resolvers[0].Imports(obj) // unreadable symbols import nothing we can act on
+			p.imports[obj] = imports
 		}
 		for _, s := range symbols {
 			if _, found := slices.BinarySearch(imports, s); found {
