@@ -35,6 +35,7 @@ type buildFlags struct {
 	noRules, locales                 []string
 	gconv                            string
 	traces, traceFiles               []string
+	traceFileCwd                     string
 	traceTimeout                     time.Duration
 }
 
@@ -81,6 +82,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		"repeatable (the only mode that runs anything; inside --root when set)")
 	fl.Lookup("trace").NoOptDefVal = traceAfterDash
 	fl.StringArrayVar(&b.traceFiles, "trace-file", nil, "add the files an `strace -f -e trace=file,process -o LOG` log shows were used; repeatable")
+	fl.StringVar(&b.traceFileCwd, "trace-file-cwd", "", "the directory strace ran in, for relative paths in --trace-file logs (default: the current directory)")
 	fl.DurationVar(&b.traceTimeout, "trace-timeout", 5*time.Minute, "kill a traced workload after this long")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

@@ -142,7 +142,10 @@ func addTraces(ctx context.Context, p *collector.Planner, b buildFlags, workload
 		if err != nil {
 			return fmt.Errorf("--trace-file: %w", err)
 		}
-		cwd, _ := os.Getwd()
+		cwd := b.traceFileCwd
+		if cwd == "" {
+			cwd, _ = os.Getwd()
+		}
 		accesses, err := trace.ParseStrace(f, cwd)
 		f.Close()
 		if err != nil {
