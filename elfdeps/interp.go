@@ -73,7 +73,6 @@ func (r *Resolver) interpInfo(real string, f *File) *interpInfo {
 // systemDirsIn finds the first run of at least two NUL-terminated strings that are absolute directory names
 // ending in '/' and naming a lib directory, the last of which is "/usr/lib.../".
 func systemDirsIn(data []byte) []string {
-	strs := bytes.Split(data, []byte{0})
 	isDir := func(b []byte) bool {
 		if len(b) < 3 || b[0] != '/' || b[len(b)-1] != '/' || !bytes.Contains(b, []byte("lib")) {
 			return false
@@ -85,21 +84,29 @@ func systemDirsIn(data []byte) []string {
 		}
 		return true
 	}
-	for i := 0; i < len(strs); i++ {
-		j := i
-		for j < len(strs) && isDir(strs[j]) {
-			j++
+	// Only strings that start right after a NUL with "/" can begin the list: look at those alone rather than
+	// splitting the whole interpreter.
+	for i := 0; ; {
+		j := bytes.Index(data[i:], []byte("\x00/"))
+		if j < 0 {
+			return nil
 		}
-		if j-i >= 2 && bytes.HasPrefix(strs[j-1], []byte("/usr/lib")) {
-			out := make([]string, 0, j-i)
-			for _, s := range strs[i:j] {
-				out = append(out, string(s))
+		start := i + j + 1
+		var run []string
+		pos := start
+		for pos < len(data) {
+			end := bytes.IndexByte(data[pos:], 0)
+			if end < 0 || !isDir(data[pos:pos+end]) {
+				break
 			}
-			return out
+			run = append(run, string(data[pos:pos+end]))
+			pos += end + 1
 		}
-		i = j
+		if len(run) >= 2 && strings.HasPrefix(run[len(run)-1], "/usr/lib") {
+			return run
+		}
+		i = start
 	}
-	return nil
 }
 
 // multiarchTriplet is Debian's multiarch directory name for a machine.
