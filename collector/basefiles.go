@@ -102,7 +102,7 @@ func (p *Planner) accounts(user string) (passwd, group string) {
 	name, grp, _ := strings.Cut(user, ":")
 	if name != "" && !isNumber(name) && name != "root" && name != "nobody" {
 		uid, gid, home := "1000", "1000", "/home/"+name
-		if fields := p.rootAccount("/etc/passwd", name); fields != nil && len(fields) >= 6 {
+		if fields := p.rootAccount("/etc/passwd", name); len(fields) >= 6 {
 			uid, gid, home = fields[2], fields[3], fields[5]
 		}
 		if grp != "" && isNumber(grp) {
@@ -112,7 +112,7 @@ func (p *Planner) accounts(user string) (passwd, group string) {
 		gname := name
 		if grp != "" && !isNumber(grp) {
 			gname = grp
-			if fields := p.rootAccount("/etc/group", grp); fields != nil && len(fields) >= 3 {
+			if fields := p.rootAccount("/etc/group", grp); len(fields) >= 3 {
 				gid = fields[2]
 			}
 		}

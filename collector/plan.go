@@ -241,9 +241,7 @@ func (p *Planner) addELF(file, why, via string) error {
 			if err := p.addResolved(in.Path, in.RealPath, in.Links, why, via); err != nil {
 				return err
 			}
-			for _, e := range res.Problems {
-				p.Problems = append(p.Problems, e)
-			}
+			p.Problems = append(p.Problems, res.Problems...)
 		}
 		for _, o := range res.Objects {
 			if seen[o.Path] {

@@ -787,15 +787,15 @@ func TestLDCacheLookupRules(t *testing.T) {
 		prio    func(string) int
 		want    string
 	}{
-		{"best priority wins", []CacheEntry{e(0x303, "v2", hwcapExt|0), e(0x303, "v3", hwcapExt|1), e(0x303, "plain", 0)},
+		{"best priority wins", []CacheEntry{e(0x303, "v2", hwcapExt), e(0x303, "v3", hwcapExt|1), e(0x303, "plain", 0)},
 			prio("x86-64-v3", "x86-64-v2"), "v3"},
 		{"first on a tie", []CacheEntry{e(0x303, "a", hwcapExt|1), e(0x303, "b", hwcapExt|1), e(0x303, "plain", 0)},
 			prio("x86-64-v3"), "a"},
 		{"unusable hwcaps: plain", []CacheEntry{e(0x303, "v4", hwcapExt|2), e(0x303, "plain", 0)}, prio("x86-64-v3"), "plain"},
 		{"index outside HWCaps is never used", []CacheEntry{e(0x303, "bad", hwcapExt|9), e(0x303, "plain", 0)}, prio("x86-64-v3"), "plain"},
-		{"ISA level above the CPU", []CacheEntry{e(0x303, "v2dir-needs-v3", hwcapExt|2<<32|0), e(0x303, "plain", 0)},
+		{"ISA level above the CPU", []CacheEntry{e(0x303, "v2dir-needs-v3", hwcapExt|2<<32), e(0x303, "plain", 0)},
 			prio("x86-64-v2"), "plain"},
-		{"ISA level the CPU runs", []CacheEntry{e(0x303, "v2dir-needs-v3", hwcapExt|2<<32|0), e(0x303, "plain", 0)},
+		{"ISA level the CPU runs", []CacheEntry{e(0x303, "v2dir-needs-v3", hwcapExt|2<<32), e(0x303, "plain", 0)},
 			prio("x86-64-v3", "x86-64-v2"), "v2dir-needs-v3"},
 		{"unknown ISA level", []CacheEntry{e(0x303, "lvl9", hwcapExt|9<<32|1), e(0x303, "plain", 0)}, prio("x86-64-v3"), "plain"},
 		{"tls legacy entry is accepted", []CacheEntry{e(0x303, "tls", 1<<63), e(0x303, "plain", 0)}, nil, "tls"},
