@@ -21,10 +21,11 @@ fixtures: tools ## build the C fixture programs into fixtures/build
 test: fixtures lint ## run every test (fixtures, the system corpus against the real loader, the CLI)
 	$(GO) test $(GOFLAGS) -count=1 ./...
 
-lint: ## gofmt and go vet must be clean
+lint: ## gofmt, go vet and staticcheck must be clean
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 demo: build tools ## build the dynamically-linked hello world, pack it FROM scratch, run it from the built root
 	@$(MAKE) -s -C fixtures build/hello
