@@ -28,10 +28,7 @@ func TestFixturesMatchLoader(t *testing.T) {
 				t.Fatalf("Resolve(%s): %v", fp.Path, err)
 			}
 			want := traceLoader(t, fp.Dir, fp.Path, fp.Env...)
-			var got []traceEntry
-			for _, e := range ourTrace(res) {
-				got = append(got, traceEntry{Name: e[0], Path: e[1]})
-			}
+			got := ourTrace(res)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s: resolver differs from the real loader (-loader +ours):\n%s", fp.Path, diff)
 			}

@@ -70,10 +70,9 @@ func systemCorpus(t testing.TB) []corpusFile {
 	return out
 }
 
-// loaderTrace asks the real loader, in trace mode (nothing of the program runs), which objects it maps:
-// "NAME => PATH" lines give (NAME, PATH), "PATH (0x...)" lines give (PATH, PATH), "NAME => not found" gives
-// (NAME, ""). linux-vdso is not a file and is dropped.
-func loaderTrace(file corpusFile) ([][2]string, error) {
+// loaderTrace asks the real loader, in trace mode (nothing of the program runs), which objects it maps,
+// parsed by the oracle's strict parser (linux-vdso dropped).
+func loaderTrace(file corpusFile) ([]traceEntry, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var cmd *exec.Cmd
@@ -86,30 +85,10 @@ func loaderTrace(file corpusFile) ([][2]string, error) {
 	cmd.Dir = "/"
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	var out [][2]string
-	for _, line := range strings.Split(stdout.String(), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "linux-vdso.so") {
-			continue
-		}
-		name, target, arrow := strings.Cut(line, " => ")
-		if !arrow {
-			p, _, _ := strings.Cut(line, " (0x")
-			out = append(out, [2]string{p, p})
-			continue
-		}
-		if strings.HasPrefix(target, "not found") {
-			out = append(out, [2]string{name, ""})
-			continue
-		}
-		p, _, _ := strings.Cut(target, " (0x")
-		out = append(out, [2]string{name, p})
+	if err := cmd.Run(); err != nil && stdout.Len() == 0 {
+		return nil, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	if runErr != nil && len(out) == 0 {
-		return nil, fmt.Errorf("%v: %s", runErr, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
+	return oracleParseGlibc(stdout.String(), "/")
 }
 
 // ourTrace renders a Result the way the loader's trace mode lists it. glibc: every object but the input in
@@ -118,14 +97,14 @@ func loaderTrace(file corpusFile) ([][2]string, error) {
 // something needs it, right after the object that precedes it in the breadth-first search list (rtld.c moves
 // it there). musl: the interpreter first, then as mapped, the interpreter again under the first reserved name
 // that asked for it (libc.so => /lib/ld-musl-x86_64.so.1).
-func ourTrace(res *Result) [][2]string {
-	var out [][2]string
+func ourTrace(res *Result) []traceEntry {
+	var out []traceEntry
 	seen := map[*Object]bool{res.Input: true}
 	missing := map[string]bool{}
 	queue := []*Object{res.Input}
 	musl := res.Flavor == FlavorMusl
 	if musl && res.Interp != nil {
-		out = append(out, [2]string{res.Interp.Path, res.Interp.Path})
+		out = append(out, traceEntry{res.Interp.Path, res.Interp.Path})
 	}
 	for i := 0; i < len(queue); i++ {
 		o := queue[i]
@@ -137,7 +116,7 @@ func ourTrace(res *Result) [][2]string {
 			switch {
 			case dep == nil && !missing[name]:
 				missing[name] = true
-				out = append(out, [2]string{name, ""})
+				out = append(out, traceEntry{Name: name})
 			case dep != nil && !seen[dep]:
 				seen[dep] = true
 				queue = append(queue, dep)
@@ -147,7 +126,7 @@ func ourTrace(res *Result) [][2]string {
 				case dep.How == HowPath && strings.Contains(name, "$"):
 					name = dep.Path
 				}
-				out = append(out, [2]string{name, dep.Path})
+				out = append(out, traceEntry{name, dep.Path})
 			}
 		}
 	}
@@ -155,9 +134,9 @@ func ourTrace(res *Result) [][2]string {
 		at := 0 // right after the object before it in load order (the input: first)
 		if i := slices.Index(res.Objects, rtld); i > 0 {
 			prev := res.Objects[i-1].Path
-			at = slices.IndexFunc(out, func(e [2]string) bool { return e[1] == prev }) + 1
+			at = slices.IndexFunc(out, func(e traceEntry) bool { return e.Path == prev }) + 1
 		}
-		out = slices.Insert(out, at, [2]string{rtld.Path, rtld.Path})
+		out = slices.Insert(out, at, traceEntry{rtld.Path, rtld.Path})
 	}
 	return out
 }
@@ -186,7 +165,7 @@ func TestSystemCorpusMatchesLoader(t *testing.T) {
 	}
 	results, errs := r.ResolveAll(paths)
 
-	truths := make([][][2]string, len(corpus))
+	truths := make([][]traceEntry, len(corpus))
 	truthErrs := make([]error, len(corpus))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
@@ -223,8 +202,8 @@ func TestSystemCorpusMatchesLoader(t *testing.T) {
 		// Result.Objects must be that same load order (with the interpreter last when nothing needs it).
 		var order []string
 		for _, e := range got {
-			if e[1] != "" {
-				order = append(order, e[1])
+			if e.Path != "" {
+				order = append(order, e.Path)
 			}
 		}
 		var objs []string

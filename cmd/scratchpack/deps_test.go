@@ -57,8 +57,16 @@ func loaderList(t *testing.T, prog string) []string {
 	if err != nil {
 		t.Fatalf("tracing %s: %v", prog, err)
 	}
+	paths := tracePaths(string(out))
+	slices.Sort(paths)
+	return slices.Compact(paths)
+}
+
+// tracePaths returns the paths a LD_TRACE_LOADED_OBJECTS listing maps, in its order (linux-vdso is no file;
+// a "not found" line gives its name).
+func tracePaths(out string) []string {
 	var paths []string
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "linux-vdso") {
 			continue
@@ -69,8 +77,7 @@ func loaderList(t *testing.T, prog string) []string {
 		p, _, _ := strings.Cut(line, " (0x")
 		paths = append(paths, p)
 	}
-	slices.Sort(paths)
-	return slices.Compact(paths)
+	return paths
 }
 
 func TestDepsListMatchesLoader(t *testing.T) {

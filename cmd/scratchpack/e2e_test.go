@@ -244,18 +244,7 @@ func TestE2ELoaderFindsEveryFile(t *testing.T) {
 	if strings.Contains(out, "not found") {
 		t.Fatalf("the loader inside the root misses a library:\n%s", out)
 	}
-	var paths []string
-	for _, line := range strings.Split(out, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "linux-vdso") {
-			continue
-		}
-		if _, target, ok := strings.Cut(line, " => "); ok {
-			line = target
-		}
-		p, _, _ := strings.Cut(line, " (0x")
-		paths = append(paths, p)
-	}
+	paths := tracePaths(out)
 	if len(paths) < 3 {
 		t.Fatalf("the trace lists too few objects (is it a trace?):\n%s", out)
 	}
