@@ -20,7 +20,7 @@ import (
 type Planner struct {
 	rootDir   string
 	tree      *Tree
-	resolvers []*elfdeps.Resolver // one per CPU variant; the first also answers plain lookups
+	resolvers []*elfdeps.Resolver // one per CPU variant, sharing caches; the first also answers plain lookups
 	log       *slog.Logger
 	// programs are the parsed ELF inputs (and script interpreters), in the order added (the first sets the
 	// image platform); programPaths are their paths.
@@ -101,12 +101,13 @@ func NewPlanner(rootDir string, opts ...PlanOption) (*Planner, error) {
 		return nil, fmt.Errorf("root %s: %w", rootDir, err)
 	}
 	p := &Planner{rootDir: abs, tree: NewTree(), log: o.log, imports: map[string][]string{}}
-	for _, cpu := range o.cpus {
-		r, err := elfdeps.NewDir(abs, append(slices.Clone(o.resolve), elfdeps.WithCPU(cpu))...)
-		if err != nil {
-			return nil, err
-		}
-		p.resolvers = append(p.resolvers, r)
+	first, err := elfdeps.NewDir(abs, append(slices.Clone(o.resolve), elfdeps.WithCPU(o.cpus[0]))...)
+	if err != nil {
+		return nil, err
+	}
+	p.resolvers = []*elfdeps.Resolver{first}
+	for _, cpu := range o.cpus[1:] {
+		p.resolvers = append(p.resolvers, first.WithCPU(cpu)) // one cache for every variant
 	}
 	return p, nil
 }

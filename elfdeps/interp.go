@@ -43,9 +43,9 @@ func newInterpInfo(dirs []string) *interpInfo {
 // /usr/lib/\0"). Reading them from the interpreter, rather than from a table, is what makes a Fedora or
 // Alpine-glibc sysroot come out right.
 func (r *Resolver) interpInfo(real string, f *File) *interpInfo {
-	r.mu.Lock()
-	info, ok := r.interps[real]
-	r.mu.Unlock()
+	r.c.mu.Lock()
+	info, ok := r.c.interps[real]
+	r.c.mu.Unlock()
 	if ok {
 		return info
 	}
@@ -64,9 +64,9 @@ func (r *Resolver) interpInfo(real string, f *File) *interpInfo {
 	} else {
 		info = newInterpInfo(dirs)
 	}
-	r.mu.Lock()
-	r.interps[real] = info
-	r.mu.Unlock()
+	r.c.mu.Lock()
+	r.c.interps[real] = info
+	r.c.mu.Unlock()
 	return info
 }
 
@@ -150,7 +150,7 @@ func fallbackInterpInfo(r *Resolver, m elf.Machine, c elf.Class) *interpInfo {
 // ldCache returns the root's parsed /etc/ld.so.cache, or nil when it is absent or unreadable (ld.so then
 // goes on without it, and so do we).
 func (r *Resolver) ldCache() *LDCache {
-	r.cacheOnce.Do(func() {
+	r.c.cacheOnce.Do(func() {
 		rp, err := r.root.resolve("/etc/ld.so.cache")
 		if err != nil || !rp.mode.IsRegular() {
 			return
@@ -162,14 +162,14 @@ func (r *Resolver) ldCache() *LDCache {
 		defer fh.Close()
 		data := make([]byte, size)
 		if _, err := ra.ReadAt(data, 0); err != nil && err != io.EOF {
-			r.cacheErr = err
+			r.c.cacheErr = err
 			return
 		}
-		r.cache, r.cacheErr = ParseLDCache(data)
-		if r.cacheErr != nil {
-			r.opts.log.Warn("ignoring ld.so.cache", "err", r.cacheErr)
-			r.cache = nil
+		r.c.cache, r.c.cacheErr = ParseLDCache(data)
+		if r.c.cacheErr != nil {
+			r.opts.log.Warn("ignoring ld.so.cache", "err", r.c.cacheErr)
+			r.c.cache = nil
 		}
 	})
-	return r.cache
+	return r.c.cache
 }

@@ -124,12 +124,12 @@ func (r *root) glob(pattern string) []string {
 // /etc/ld.so.cache: what `ldconfig` would put in the cache, searched directly: the configured directories,
 // then ldconfig's trusted directories (the first two system directories, slibdir and libdir).
 func (r *Resolver) confSearchDirs(sys *interpInfo) []searchDir {
-	r.confOnce.Do(func() {
+	r.c.confOnce.Do(func() {
 		if _, err := r.root.resolve("/etc/ld.so.conf"); err == nil {
-			r.conf, r.hasConf = r.confDirs(), true
+			r.c.conf, r.c.hasConf = r.confDirs(), true
 		}
 	})
-	if !r.hasConf {
+	if !r.c.hasConf {
 		return nil
 	}
 	var out []searchDir
@@ -139,7 +139,7 @@ func (r *Resolver) confSearchDirs(sys *interpInfo) []searchDir {
 			out = append(out, searchDir{dir: d, how: HowConf})
 		}
 	}
-	for _, d := range r.conf {
+	for _, d := range r.c.conf {
 		add(d)
 	}
 	for i, d := range sys.dirs {

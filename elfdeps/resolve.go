@@ -104,11 +104,18 @@ func (r *Result) Paths() []string {
 type Resolver struct {
 	root *root
 	opts options
+	c    *caches // shared with every Resolver made from this one by WithCPU
 
+	cpuMu sync.Mutex
+	cpus  map[[2]int]CPU // (machine, class) -> the CPU choice, made once
+}
+
+// caches are what a root's resolvers learn once: parsed objects, interpreters' built-in directories, the
+// ld.so.cache and ld.so.conf. None of it depends on the CPU choice.
+type caches struct {
 	mu      sync.Mutex
 	objs    map[string]*parsed // real path -> parsed file
 	interps map[string]*interpInfo
-	cpus    map[[2]int]CPU // (machine, class) -> the CPU choice, made once
 
 	cacheOnce sync.Once
 	cache     *LDCache
@@ -134,8 +141,17 @@ func New(fsys fs.FS, opts ...Option) (*Resolver, error) {
 			return nil, err
 		}
 	}
-	return &Resolver{root: newRoot(fsys), opts: o, objs: map[string]*parsed{}, interps: map[string]*interpInfo{},
-		cpus: map[[2]int]CPU{}}, nil
+	c := &caches{objs: map[string]*parsed{}, interps: map[string]*interpInfo{}}
+	return &Resolver{root: newRoot(fsys), opts: o, c: c, cpus: map[[2]int]CPU{}}, nil
+}
+
+// WithCPU returns a Resolver over the same root with the same options but another CPU choice, sharing r's
+// caches: resolving under several CPU choices (every glibc-hwcaps variant of an image) reads each object,
+// directory and ld.so.cache once.
+func (r *Resolver) WithCPU(choose func(elf.Machine, elf.Class) CPU) *Resolver {
+	o := r.opts
+	o.cpu = choose
+	return &Resolver{root: r.root, opts: o, c: r.c, cpus: map[[2]int]CPU{}}
 }
 
 // NewDir returns a Resolver over the directory tree at dir ("/" for this machine).
@@ -152,13 +168,13 @@ func NewDir(dir string, opts ...Option) (*Resolver, error) {
 
 // parse returns the parsed ELF object at a resolved path, reading it once per Resolver.
 func (r *Resolver) parse(real string) (*File, error) {
-	r.mu.Lock()
-	p := r.objs[real]
+	r.c.mu.Lock()
+	p := r.c.objs[real]
 	if p == nil {
 		p = &parsed{}
-		r.objs[real] = p
+		r.c.objs[real] = p
 	}
-	r.mu.Unlock()
+	r.c.mu.Unlock()
 	p.once.Do(func() {
 		fh, size, ra, err := r.root.open(real)
 		if err != nil {
@@ -175,14 +191,12 @@ func (r *Resolver) parse(real string) (*File, error) {
 // (HostCPU reads /proc/cpuinfo).
 func (r *Resolver) cpu(m elf.Machine, c elf.Class) CPU {
 	key := [2]int{int(m), int(c)}
-	r.mu.Lock()
+	r.cpuMu.Lock()
+	defer r.cpuMu.Unlock()
 	cpu, ok := r.cpus[key]
-	r.mu.Unlock()
 	if !ok {
 		cpu = r.opts.cpu(m, c)
-		r.mu.Lock()
 		r.cpus[key] = cpu
-		r.mu.Unlock()
 	}
 	return cpu
 }
