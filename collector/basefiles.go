@@ -37,12 +37,6 @@ var caLinks = map[string]string{
 var tlsLibraries = []string{"libssl.so", "libgnutls.so", "libnss3.so", "libmbedtls.so", "libwolfssl.so", "libcurl.so",
 	"libcurl-gnutls.so", "libcurl-nss.so"}
 
-// AddBaseFiles applies every rule (see Rules) with these base-file options; kept for callers that only
-// think of the base files.
-func (p *Planner) AddBaseFiles(opts BaseFiles) ([]string, error) {
-	return p.ApplyRules(RuleOptions{Base: opts})
-}
-
 func userNote(user string) string {
 	name, _, _ := strings.Cut(user, ":")
 	if name == "" || isNumber(name) {

@@ -154,7 +154,7 @@ func TestBaseFiles(t *testing.T) {
 			if err := p.AddProgram(curl, "input"); err != nil {
 				t.Fatal(err)
 			}
-			notes, err := p.AddBaseFiles(tc.opts)
+			notes, err := p.ApplyRules(RuleOptions{Base: tc.opts})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +191,7 @@ func TestBaseFiles(t *testing.T) {
 		})
 	}
 	p, _ := NewPlanner("/")
-	if _, err := p.AddBaseFiles(BaseFiles{Certs: "sometimes"}); err == nil {
+	if _, err := p.ApplyRules(RuleOptions{Base: BaseFiles{Certs: "sometimes"}}); err == nil {
 		t.Error("--certs sometimes accepted")
 	}
 }

@@ -267,11 +267,8 @@ func applyGconv(p *Planner, o RuleOptions) ([]string, error) {
 		return nil, nil
 	}
 	who, _ := p.importers("iconv_open")
-	if len(who) == 0 && o.Gconv == "" {
-		return nil, nil
-	}
-	if len(who) == 0 && o.Gconv == "auto" {
-		return nil, nil
+	if len(who) == 0 && (o.Gconv == "" || o.Gconv == "auto") {
+		return nil, nil // an explicit --gconv list or "all" applies even without an importer
 	}
 	l, err := p.resolvers[0].Lookup(libc)
 	if err != nil {
