@@ -137,8 +137,8 @@ func (p *Planner) AddProgram(file, why string) error {
 // maxInterpreterDepth is how many #! interpreters may chain (Linux allows 4 levels of binfmt_script).
 const maxInterpreterDepth = 4
 
-// scriptPath is the PATH searched inside the root for "#!/usr/bin/env NAME".
-const scriptPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+// DefaultPath is the PATH searched inside the root for "#!/usr/bin/env NAME", and a traced workload's PATH.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 func (p *Planner) addProgram(file, why, via string, depth int) error {
 	l, err := p.resolvers[0].Lookup(file)
@@ -203,13 +203,13 @@ func (p *Planner) addScript(l elfdeps.Lookup, interp, arg, why, via string, dept
 	if strings.Contains(name, "/") {
 		return p.addProgram(name, fmt.Sprintf("run by %s for %s", interp, l.Path), l.Path, depth+1)
 	}
-	for _, dir := range strings.Split(scriptPath, ":") {
+	for _, dir := range strings.Split(DefaultPath, ":") {
 		cand := path.Join(dir, name)
 		if cl, err := p.resolvers[0].Lookup(cand); err == nil && cl.Mode.IsRegular() {
 			return p.addProgram(cand, fmt.Sprintf("%s found on PATH for %s (#!%s %s)", name, l.Path, interp, arg), l.Path, depth+1)
 		}
 	}
-	return fmt.Errorf("%s: #!%s %s: %s is not on PATH (%s) inside the root", l.Path, interp, arg, name, scriptPath)
+	return fmt.Errorf("%s: #!%s %s: %s is not on PATH (%s) inside the root", l.Path, interp, arg, name, DefaultPath)
 }
 
 // envProgram is the program env(1) would run for a #! argument: options (and -S's splitting) and VAR=value

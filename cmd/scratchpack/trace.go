@@ -165,6 +165,6 @@ func addTraces(ctx context.Context, p *collector.Planner, b buildFlags, workload
 // traceEnv is the traced workload's environment: a usual PATH plus the image's --env values, so the
 // workload sees what the image's program will.
 func traceEnv(env []string) []string {
-	out := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
+	out := []string{"PATH=" + collector.DefaultPath, "HOME=/root", "LANG=C.UTF-8"}
 	return append(out, env...)
 }
