@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 )
 
 // WriteCPIO writes the tree as a newc cpio archive, the format of a Linux initramfs: one record per entry
-// in Tree.Entries order (the root "/" itself left out, names relative), uid/gid 0, every mtime = mtime
+// in Tree.Entries order (the root "/" itself left out, names relative), each entry's uid/gid, every mtime = mtime
 // (whole seconds, 1970 to 2106), inode numbers counted from 1 in that order, no hard links, then the
 // trailer. The same tree and mtime give the same bytes. newc holds files up to 4 GiB.
 func WriteCPIO(t *Tree, w io.Writer, mtime time.Time) error {
@@ -43,6 +42,8 @@ func WriteCPIO(t *Tree, w io.Writer, mtime time.Time) error {
 func writeCPIORecord(rw cpio.RecordWriter, e *Entry, ino, mtime uint64) error {
 	info := cpio.Info{
 		Ino:   ino,
+		UID:   uint64(e.UID),
+		GID:   uint64(e.GID),
 		NLink: 1,
 		MTime: mtime,
 		Name:  strings.TrimPrefix(e.Path, "/"),
@@ -62,24 +63,21 @@ func writeCPIORecord(rw cpio.RecordWriter, e *Entry, ino, mtime uint64) error {
 		}
 		info.Mode = cpio.S_IFREG | uint64(tarMode(e.Mode))
 		info.FileSize = uint64(e.Size)
-		if e.Source == "" {
-			content = bytes.NewReader(e.Data)
-			break
-		}
-		f, err := os.Open(e.Source)
+		rc, err := e.Open()
 		if err != nil {
-			return fmt.Errorf("reading %s for %s: %w", e.Source, e.Path, err)
+			return err
 		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return fmt.Errorf("reading %s for %s: %w", e.Source, e.Path, err)
+		defer rc.Close()
+		ra, ok := rc.(io.ReaderAt)
+		if !ok {
+			data, err := io.ReadAll(io.LimitReader(rc, e.Size))
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", e.Path, err)
+			}
+			ra = bytes.NewReader(data)
 		}
-		if st.Size() != e.Size {
-			return fmt.Errorf("copying %s: %s changed since it was planned (%d bytes, not %d)", e.Path, e.Source, st.Size(), e.Size)
-		}
-		// A section, not the *os.File: the cpio writer would close a Closer itself.
-		content = io.NewSectionReader(f, 0, e.Size)
+		// A section, not the file itself: the cpio writer would close a Closer itself.
+		content = io.NewSectionReader(ra, 0, e.Size)
 	default:
 		return fmt.Errorf("%s: cannot write a %s to a cpio archive", e.Path, e.Kind)
 	}

@@ -117,8 +117,8 @@ func TestWriteCPIOErrors(t *testing.T) {
 	}{
 		{"mtime before 1970", nil, time.Unix(-1, 0), "32-bit mtime"},
 		{"mtime after 2106", nil, time.Unix(1<<32, 0), "32-bit mtime"},
-		{"missing host file", &Entry{Path: "/f", Kind: KindFile, Mode: 0o644, Source: filepath.Join(t.TempDir(), "gone"), Size: 1}, time.Unix(0, 0), "gone"},
-		{"host file changed", &Entry{Path: "/f", Kind: KindFile, Mode: 0o644, Source: changed, Size: 3}, time.Unix(0, 0), "changed since it was planned"},
+		{"missing host file", &Entry{Path: "/f", Kind: KindFile, Mode: 0o644, Source: goneSource(t, t.TempDir(), "gone")}, time.Unix(0, 0), "gone"},
+		{"host file changed", &Entry{Path: "/f", Kind: KindFile, Mode: 0o644, Source: changedSource(t, changed, "abc", "longer than planned")}, time.Unix(0, 0), "no longer the file that was planned"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := NewTree()
@@ -243,7 +243,7 @@ func TestWriteCPIOFile(t *testing.T) {
 		t.Errorf("writing over it with force: %v", err)
 	}
 	// A failure (a host file gone) leaves the old archive and nothing else.
-	if err := tr.Add(Entry{Path: "/gone", Kind: KindFile, Mode: 0o644, Source: filepath.Join(parent, "gone"), Size: 1}); err != nil {
+	if err := tr.Add(Entry{Path: "/gone", Kind: KindFile, Mode: 0o644, Source: goneSource(t, parent, "gone")}); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(dest)

@@ -17,7 +17,7 @@ const maxExplainReasons = 3
 // Directories made only as parents are left out.
 func (t *Tree) Explain(w io.Writer) error {
 	for _, e := range t.Entries() {
-		if len(e.Why) == 0 {
+		if len(e.Origins) == 0 {
 			continue
 		}
 		kind := ""
@@ -30,24 +30,39 @@ func (t *Tree) Explain(w io.Writer) error {
 		if _, err := fmt.Fprintf(w, "%s%s\n", e.Path, kind); err != nil {
 			return err
 		}
-		for i, why := range e.Why {
+		why := e.Why()
+		for i, reason := range why {
 			if i == maxExplainReasons {
-				fmt.Fprintf(w, "    (and %d more)\n", len(e.Why)-i)
+				fmt.Fprintf(w, "    (and %d more)\n", len(why)-i)
 				break
 			}
-			fmt.Fprintf(w, "    %s\n", why)
+			fmt.Fprintf(w, "    %s\n", reason)
 		}
 		seen := map[*Entry]bool{e: true}
 		cur := e
-		for depth := 0; depth < maxExplainDepth && len(cur.Via) > 0; depth++ {
-			next := t.Resolve(cur.Via[0])
-			if next == nil || seen[next] || len(next.Why) == 0 {
+		for depth := 0; depth < maxExplainDepth; depth++ {
+			by := firstBy(cur)
+			if by == "" {
+				break
+			}
+			next := t.Resolve(by)
+			if next == nil || seen[next] || len(next.Origins) == 0 {
 				break
 			}
 			seen[next] = true
-			fmt.Fprintf(w, "    %s<- %s: %s\n", strings.Repeat("  ", depth), cur.Via[0], next.Why[0])
+			fmt.Fprintf(w, "    %s<- %s: %s\n", strings.Repeat("  ", depth), by, next.Origins[0].Reason)
 			cur = next
 		}
 	}
 	return nil
+}
+
+// firstBy is the image path of what pulled e in first, or "".
+func firstBy(e *Entry) string {
+	for _, o := range e.Origins {
+		if o.By != "" {
+			return o.By
+		}
+	}
+	return ""
 }

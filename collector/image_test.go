@@ -35,6 +35,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/scratchpack/scratchpack/collector/rootfs"
 )
 
 const hostContent = "copied from the host\n"
@@ -52,7 +54,7 @@ func testTree(t *testing.T, dir string) *Tree {
 		{Path: "/bin/hello", Kind: KindFile, Mode: 0o755, Data: []byte("#!/hello\n")},
 		{Path: "/bin/sh", Kind: KindSymlink, Target: "hello"},
 		{Path: "/bin/su", Kind: KindFile, Mode: 0o755 | fs.ModeSetuid, Data: []byte("su")},
-		{Path: "/etc/hostname", Kind: KindFile, Mode: 0o644, Source: src, Size: int64(len(hostContent))},
+		{Path: "/etc/hostname", Kind: KindFile, Mode: 0o644, Source: hostSource(t, src)},
 		{Path: "/tmp", Kind: KindDir, Mode: 0o777 | fs.ModeSticky},
 		{Path: "/usr/lib/libempty.so", Kind: KindFile, Mode: 0o644},
 	} {
@@ -402,7 +404,7 @@ func TestBuildImageErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := NewTree()
-	if err := missing.Add(Entry{Path: "/f", Kind: KindFile, Mode: 0o644, Source: filepath.Join(t.TempDir(), "gone"), Size: 1}); err != nil {
+	if err := missing.Add(Entry{Path: "/f", Kind: KindFile, Mode: 0o644, Source: goneSource(t, t.TempDir(), "gone")}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -1051,51 +1053,7 @@ func TestPush(t *testing.T) {
 	})
 }
 
-// TestPushInsecure pushes to a plain-HTTP registry on a non-loopback address of this machine.
-func TestHTTPSOnly(t *testing.T) {
-	called := false
-	h := httpsOnly{roundTripFunc(func(*http.Request) (*http.Response, error) {
-		called = true
-		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
-	})}
-	for _, tc := range []struct {
-		url     string
-		allowed bool
-	}{
-		{"https://registry.example/v2/", true},
-		{"http://10.0.0.1:5000/v2/", false},
-		{"http://registry.localhost/v2/", false},
-	} {
-		t.Run(tc.url, func(t *testing.T) {
-			called = false
-			req, err := http.NewRequest(http.MethodGet, tc.url, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = h.RoundTrip(req)
-			if (err == nil) != tc.allowed || called != tc.allowed {
-				t.Errorf("RoundTrip: %v (sent: %v), want allowed %v", err, called, tc.allowed)
-			}
-		})
-	}
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-func TestIsLoopback(t *testing.T) {
-	for reg, want := range map[string]bool{
-		"localhost": true, "localhost:5000": true, "127.0.0.1:5000": true, "127.1.2.3": true,
-		"[::1]:5000": true, "::1": true, "10.0.0.1:5000": false, "registry.localhost:5000": false,
-		"index.docker.io": false, "192.0.2.2:80": false,
-	} {
-		if got := isLoopback(reg); got != want {
-			t.Errorf("isLoopback(%q) = %v, want %v", reg, got, want)
-		}
-	}
-}
-
+// TestLoadBase loads bases (and image roots) by reference through rootfs.LoadImage.
 func TestLoadBase(t *testing.T) {
 	ctx := context.Background()
 	img := mustBuild(t, testTree(t, t.TempDir()), ImageConfig{Platform: amd64})
@@ -1136,7 +1094,7 @@ func TestLoadBase(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, spec string
-		opts       []BaseOption
+		opts       []rootfs.LoadOption
 		want       v1.Hash
 		wantErr    string
 	}{
@@ -1147,15 +1105,15 @@ func TestLoadBase(t *testing.T) {
 		{name: "layout, wrong tag", spec: "oci:" + dir + ":nope", wantErr: `no image named "nope"`},
 		{name: "layout missing", spec: "oci:" + filepath.Join(t.TempDir(), "none"), wantErr: "reading the OCI layout"},
 		{name: "registry", spec: "docker://" + host + "/base:1", want: want},
-		{name: "registry index by platform", spec: "docker://" + host + "/multi:1", opts: []BaseOption{WithBasePlatform(arm64v8)},
+		{name: "registry index by platform", spec: "docker://" + host + "/multi:1", opts: []rootfs.LoadOption{rootfs.WithPlatform(arm64v8)},
 			want: mustDigest(t, arm)},
 		{name: "registry index, default platform", spec: "docker://" + host + "/multi:1", want: mustDigest(t, other)},
-		{name: "registry, missing tag", spec: "docker://" + host + "/base:2", wantErr: "pulling base"},
-		{name: "unknown transport", spec: "dir:/x", wantErr: "want oci:PATH[:TAG] or docker://REF"},
-		{name: "bad platform option", spec: "oci:" + dir, opts: []BaseOption{WithBasePlatform(v1.Platform{})}, wantErr: "want os/arch"},
+		{name: "registry, missing tag", spec: "docker://" + host + "/base:2", wantErr: "pulling docker://"},
+		{name: "unknown transport", spec: "dir:/x", wantErr: "want oci:PATH[:TAG], docker-archive:PATH[:REF] or docker://REF"},
+		{name: "bad platform option", spec: "oci:" + dir, opts: []rootfs.LoadOption{rootfs.WithPlatform(v1.Platform{})}, wantErr: "want os/arch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := LoadBase(ctx, tc.spec, false, tc.opts...)
+			got, err := rootfs.LoadImage(ctx, tc.spec, tc.opts...)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("LoadBase(%q): %v, want an error containing %q", tc.spec, err, tc.wantErr)
@@ -1180,15 +1138,20 @@ func TestLoadBase(t *testing.T) {
 		if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{refNameAnnotation: "multi"})); err != nil {
 			t.Fatal(err)
 		}
-		got, err := LoadBase(ctx, "oci:"+dir+":multi", false, WithBasePlatform(arm64v8))
+		got, err := rootfs.LoadImage(ctx, "oci:"+dir+":multi", rootfs.WithPlatform(arm64v8))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d := mustDigest(t, got); d != mustDigest(t, arm) {
 			t.Errorf("digest %s, want the arm64 image's %s", d, mustDigest(t, arm))
 		}
-		if _, err := LoadBase(ctx, "oci:"+dir+":multi", false); err == nil || !strings.Contains(err.Error(), "2 images") {
-			t.Errorf("an index without a platform: %v, want a choice error", err)
+		// Without a platform, the host's is picked, as from a registry index.
+		got, err = rootfs.LoadImage(ctx, "oci:"+dir+":multi")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := mustDigest(t, got); d != mustDigest(t, other) {
+			t.Errorf("an index without a platform: digest %s, want the amd64 image's %s", d, mustDigest(t, other))
 		}
 	})
 }
@@ -1222,7 +1185,7 @@ func TestPushMountsBaseLayers(t *testing.T) {
 	if err := remote.Write(baseRef, rnd); err != nil {
 		t.Fatal(err)
 	}
-	base, err := LoadBase(ctx, "docker://"+host+"/base:1", false)
+	base, err := rootfs.LoadImage(ctx, "docker://"+host+"/base:1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 // ErrExists is returned (wrapped) when an output exists, is not empty, and force was not given.
-var ErrExists = errors.New("output exists (use --force to replace it)")
+var ErrExists = errors.New("output exists")
 
 // CheckDest fails early, before any work, when dest cannot be written: its parent is missing or not a
 // directory, or dest exists non-empty and force is false.

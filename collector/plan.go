@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -11,23 +12,28 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
+	"github.com/scratchpack/scratchpack/collector/rootfs"
 	"github.com/scratchpack/scratchpack/elfdeps"
 )
 
-// Planner collects what programs need from a root (the host's "/" or a sysroot) into a Tree. Nothing is
-// copied until a writer runs: the tree only names host files.
+// Planner collects what programs need from a root (a directory or an image, read only through its
+// rootfs.FS) into a Tree. Nothing is copied until a writer runs: the tree only names files of the root,
+// each remembered by its identity so that a later change is caught.
 type Planner struct {
-	rootDir   string
-	tree      *Tree
-	resolvers []*elfdeps.Resolver // one per CPU variant, sharing caches; the first also answers plain lookups
-	log       *slog.Logger
+	root       rootfs.FS
+	rootDir    string // the host directory of a directory root ("" for an image), for --add files inside it
+	keepOwners bool   // an image root's owners are kept; a directory root's files become 0:0, as COPY does
+	tree       *Tree
+	resolvers  []*elfdeps.Resolver // one per CPU variant, sharing caches; the first also answers plain lookups
+	log        *slog.Logger
 	// programs are the parsed ELF inputs (and script interpreters), in the order added (the first sets the
 	// image platform); programPaths are their paths.
 	programs     []*elfdeps.File
 	programPaths []string
-	// Libraries records every shared object path in the closure (for rules such as the CA bundle's).
-	Libraries []string
+	// libraries records every shared object path in the closure (for rules such as the CA bundle's).
+	libraries []string
 	// Problems are the libraries that could not be found or loaded: a build with any must not be written.
 	Problems []error
 	// imports caches each object's undefined dynamic symbols for the rules.
@@ -38,9 +44,19 @@ type Planner struct {
 type PlanOption func(*planOptions) error
 
 type planOptions struct {
-	resolve []elfdeps.Option
-	cpus    []func(elf.Machine, elf.Class) elfdeps.CPU
-	log     *slog.Logger
+	resolve    []elfdeps.Option
+	cpus       []func(elf.Machine, elf.Class) elfdeps.CPU
+	log        *slog.Logger
+	keepOwners *bool
+}
+
+// WithOwners says whether files keep the owners they have in the root (the default for image roots) or
+// become root's, 0:0 (the default for directory roots, as a Dockerfile's COPY does).
+func WithOwners(keep bool) PlanOption {
+	return func(o *planOptions) error {
+		o.keepOwners = &keep
+		return nil
+	}
 }
 
 // WithResolverOptions passes options (library path, working directory) to every resolver.
@@ -88,20 +104,28 @@ func AllCPUVariants() []func(elf.Machine, elf.Class) elfdeps.CPU {
 	return out
 }
 
-// NewPlanner returns a planner over the root directory rootDir.
-func NewPlanner(rootDir string, opts ...PlanOption) (*Planner, error) {
+// NewPlanner returns a planner over root. The root stays the caller's to close, after the tree is written.
+func NewPlanner(root rootfs.FS, opts ...PlanOption) (*Planner, error) {
 	o := planOptions{cpus: AllCPUVariants(), log: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
-	abs, err := filepath.Abs(rootDir)
-	if err != nil {
-		return nil, fmt.Errorf("root %s: %w", rootDir, err)
+	p := &Planner{root: root, tree: NewTree(), log: o.log, imports: map[string][]string{}}
+	if d, ok := root.(*rootfs.Dir); ok {
+		abs, err := filepath.Abs(d.String())
+		if err != nil {
+			return nil, fmt.Errorf("root %s: %w", d, err)
+		}
+		p.rootDir = abs
+	} else {
+		p.keepOwners = true
 	}
-	p := &Planner{rootDir: abs, tree: NewTree(), log: o.log, imports: map[string][]string{}}
-	first, err := elfdeps.NewDir(abs, append(slices.Clone(o.resolve), elfdeps.WithCPU(o.cpus[0]))...)
+	if o.keepOwners != nil {
+		p.keepOwners = *o.keepOwners
+	}
+	first, err := elfdeps.New(root, append(slices.Clone(o.resolve), elfdeps.WithCPU(o.cpus[0]))...)
 	if err != nil {
 		return nil, err
 	}
@@ -123,15 +147,31 @@ func (p *Planner) FirstProgram() *elfdeps.File {
 // Tree returns the tree planned so far.
 func (p *Planner) Tree() *Tree { return p.tree }
 
-// host is the host path of a resolved path inside the root.
-func (p *Planner) host(real string) string {
-	return filepath.Join(p.rootDir, filepath.FromSlash(real))
+// Root returns the root the planner reads.
+func (p *Planner) Root() rootfs.FS { return p.root }
+
+// fsName turns an absolute, resolved path of the root into its fs.FS name.
+func fsName(real string) string {
+	if real == "/" {
+		return "."
+	}
+	return strings.TrimPrefix(real, "/")
 }
 
-// AddProgram adds an ELF file of the root at its path, with every symbolic link to it, and its closure
-// under every CPU choice. Missing libraries are recorded in Problems.
-func (p *Planner) AddProgram(file, why string) error {
-	return p.addProgram(file, why, "", 0)
+// readRoot reads up to limit bytes of the resolved regular file real of the root.
+func (p *Planner) readRoot(real string, limit int64) ([]byte, error) {
+	f, err := p.root.Open(fsName(real))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
+}
+
+// AddProgram adds an ELF file (or a #! script) of the root at its path, with every symbolic link to it, and
+// its closure under every CPU choice. Missing libraries are recorded in Problems.
+func (p *Planner) AddProgram(file string) error {
+	return p.addProgram(file, Origin{Kind: OriginInput, RootPath: file, Reason: "input"}, 0)
 }
 
 // maxInterpreterDepth is how many #! interpreters may chain (Linux allows 4 levels of binfmt_script).
@@ -140,34 +180,30 @@ const maxInterpreterDepth = 4
 // DefaultPath is the PATH searched inside the root for "#!/usr/bin/env NAME", and a traced workload's PATH.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-func (p *Planner) addProgram(file, why, via string, depth int) error {
+func (p *Planner) addProgram(file string, o Origin, depth int) error {
 	l, err := p.resolvers[0].Lookup(file)
 	if err != nil {
 		return err
 	}
 	if l.Mode.IsRegular() {
-		interp, arg, ok, err := p.shebang(p.host(l.RealPath))
+		head, err := p.readRoot(l.RealPath, 256)
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		interp, arg, ok, err := shebang(head)
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
 		if ok {
-			return p.addScript(l, interp, arg, why, via, depth)
+			return p.addScript(l, interp, arg, o, depth)
 		}
 	}
-	return p.addELF(file, why, via)
+	return p.addELF(file, o)
 }
 
 // shebang reads a "#!" line as the kernel does (the first 256 bytes; the interpreter, then everything
 // after it as one optional argument).
-func (p *Planner) shebang(host string) (interp, arg string, ok bool, err error) {
-	f, err := os.Open(host)
-	if err != nil {
-		return "", "", false, err
-	}
-	defer f.Close()
-	buf := make([]byte, 256)
-	n, _ := f.ReadAt(buf, 0)
-	buf = buf[:n]
+func shebang(buf []byte) (interp, arg string, ok bool, err error) {
 	if !strings.HasPrefix(string(buf), "#!") {
 		return "", "", false, nil
 	}
@@ -182,15 +218,17 @@ func (p *Planner) shebang(host string) (interp, arg string, ok bool, err error) 
 
 // addScript adds a script at its path and its interpreter (for "/usr/bin/env NAME", also NAME as found on
 // PATH inside the root), each with its closure.
-func (p *Planner) addScript(l elfdeps.Lookup, interp, arg, why, via string, depth int) error {
+func (p *Planner) addScript(l elfdeps.Lookup, interp, arg string, o Origin, depth int) error {
 	if depth >= maxInterpreterDepth {
 		return fmt.Errorf("%s: more than %d levels of #! interpreters", l.Path, maxInterpreterDepth)
 	}
-	if err := p.addResolved(l.Path, l.RealPath, l.Links, why, via); err != nil {
+	if err := p.addResolved(l.Path, l.RealPath, l.Links, o); err != nil {
 		return err
 	}
-	iwhy := fmt.Sprintf("#! interpreter of %s", l.Path)
-	if err := p.addProgram(interp, iwhy, l.Path, depth+1); err != nil {
+	byScript := func(root, reason string) Origin {
+		return Origin{Kind: OriginInterpreter, RootPath: root, By: l.Path, Reason: reason}
+	}
+	if err := p.addProgram(interp, byScript(interp, "#! interpreter of "+l.Path), depth+1); err != nil {
 		return fmt.Errorf("%s: %w", l.Path, err)
 	}
 	if path.Base(interp) != "env" || arg == "" {
@@ -201,12 +239,12 @@ func (p *Planner) addScript(l elfdeps.Lookup, interp, arg, why, via string, dept
 		return nil
 	}
 	if strings.Contains(name, "/") {
-		return p.addProgram(name, fmt.Sprintf("run by %s for %s", interp, l.Path), l.Path, depth+1)
+		return p.addProgram(name, byScript(name, fmt.Sprintf("run by %s for %s", interp, l.Path)), depth+1)
 	}
 	for _, dir := range strings.Split(DefaultPath, ":") {
 		cand := path.Join(dir, name)
 		if cl, err := p.resolvers[0].Lookup(cand); err == nil && cl.Mode.IsRegular() {
-			return p.addProgram(cand, fmt.Sprintf("%s found on PATH for %s (#!%s %s)", name, l.Path, interp, arg), l.Path, depth+1)
+			return p.addProgram(cand, byScript(cand, fmt.Sprintf("%s found on PATH for %s (#!%s %s)", name, l.Path, interp, arg)), depth+1)
 		}
 	}
 	return fmt.Errorf("%s: #!%s %s: %s is not on PATH (%s) inside the root", l.Path, interp, arg, name, DefaultPath)
@@ -228,7 +266,7 @@ func envProgram(arg string) string {
 }
 
 // addELF adds an ELF program or library of the root with its closure under every CPU choice.
-func (p *Planner) addELF(file, why, via string) error {
+func (p *Planner) addELF(file string, o Origin) error {
 	seen := map[string]bool{}
 	for i, r := range p.resolvers {
 		res, err := r.Resolve(file)
@@ -239,21 +277,21 @@ func (p *Planner) addELF(file, why, via string) error {
 			p.programs = append(p.programs, res.Input.File)
 			p.programPaths = append(p.programPaths, res.Input.Path)
 			in := res.Input
-			if err := p.addResolved(in.Path, in.RealPath, in.Links, why, via); err != nil {
+			if err := p.addResolved(in.Path, in.RealPath, in.Links, o); err != nil {
 				return err
 			}
 			p.Problems = append(p.Problems, res.Problems...)
 		}
-		for _, o := range res.Objects {
-			if seen[o.Path] {
+		for _, obj := range res.Objects {
+			if seen[obj.Path] {
 				continue
 			}
-			seen[o.Path] = true
-			if err := p.addObject(o, objectWhy(o, res.Input.Path), res.Input.Path); err != nil {
+			seen[obj.Path] = true
+			if err := p.addObject(obj, res.Input.Path); err != nil {
 				return err
 			}
-			if !slices.Contains(p.Libraries, o.Path) {
-				p.Libraries = append(p.Libraries, o.Path)
+			if !slices.Contains(p.libraries, obj.Path) {
+				p.libraries = append(p.libraries, obj.Path)
 			}
 		}
 	}
@@ -276,35 +314,68 @@ func objectWhy(o *elfdeps.Object, input string) string {
 	return s + ")"
 }
 
-// addObject adds a resolved object of input's closure: every link on its way, then the file. What brought
-// it in is the object that needed it, or the input itself for its interpreter.
-func (p *Planner) addObject(o *elfdeps.Object, why, input string) error {
-	via := o.NeededBy
-	if via == "" {
-		via = input
+// objectOrigin is why a resolved object of input's closure is in: what brought it in is the object that
+// needed it, or the input itself for its interpreter.
+func objectOrigin(obj *elfdeps.Object, input string) Origin {
+	o := Origin{Kind: OriginNeeded, RootPath: obj.Path, By: obj.NeededBy, Reason: objectWhy(obj, input)}
+	if obj.How == elfdeps.HowInterp || obj.How == elfdeps.HowDefaultInterp {
+		o.Kind = OriginInterpreter
 	}
-	return p.addResolved(o.Path, o.RealPath, o.Links, why, via)
+	if o.By == "" {
+		o.By = input
+	}
+	return o
 }
 
-// addResolved adds the file real (asked for as asked, through links) and the links; via, if not "", is the
-// image path of what brought it in.
-func (p *Planner) addResolved(asked, real string, links []elfdeps.Link, why, via string) error {
+// addObject adds a resolved object of input's closure: every link on its way, then the file.
+func (p *Planner) addObject(obj *elfdeps.Object, input string) error {
+	return p.addResolved(obj.Path, obj.RealPath, obj.Links, objectOrigin(obj, input))
+}
+
+// addLinks adds the symbolic links met on the way to asked.
+func (p *Planner) addLinks(asked string, links []elfdeps.Link) error {
 	for _, l := range links {
-		if err := p.tree.Add(Entry{Path: l.Path, Kind: KindSymlink, Target: l.Target, Why: []string{"link on the way to " + asked}}); err != nil {
+		meta := p.meta(l.Path)
+		o := Origin{Kind: OriginLink, RootPath: l.Path, Reason: "link on the way to " + asked}
+		if err := p.tree.Add(Entry{Path: l.Path, Kind: KindSymlink, Target: l.Target, UID: meta.UID, GID: meta.GID, Origins: []Origin{o}}); err != nil {
 			return err
 		}
 	}
-	st, err := os.Stat(p.host(real))
+	return nil
+}
+
+// meta returns the owners (when kept) of a path of the root, not following a final link; zero when they
+// are not kept or cannot be read.
+func (p *Planner) meta(real string) rootfs.Meta {
+	if !p.keepOwners {
+		return rootfs.Meta{}
+	}
+	fi, err := p.root.Lstat(fsName(real))
+	if err != nil {
+		return rootfs.Meta{}
+	}
+	return rootfs.MetaOf(fi)
+}
+
+// addResolved adds the regular file real of the root (asked for as asked, through links) at its path, and
+// the links; the file is remembered by its identity now.
+func (p *Planner) addResolved(asked, real string, links []elfdeps.Link, o Origin) error {
+	if err := p.addLinks(asked, links); err != nil {
+		return err
+	}
+	fi, err := p.root.Lstat(fsName(real))
 	if err != nil {
 		return fmt.Errorf("%s: %w", asked, err)
 	}
-	if !st.Mode().IsRegular() {
+	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s: not a regular file", asked)
 	}
-	p.log.Debug("add", "path", asked, "why", why)
-	e := Entry{Path: real, Kind: KindFile, Mode: fileMode(st.Mode()), Source: p.host(real), Size: st.Size(), Why: []string{why}}
-	if via != "" {
-		e.Via = []string{via}
+	p.log.Debug("add", "path", asked, "why", o.Reason)
+	meta := rootfs.MetaOf(fi)
+	e := Entry{Path: real, Kind: KindFile, Mode: fileMode(fi.Mode()), Source: &rootFile{fsys: p.root, name: fsName(real), meta: meta},
+		Size: meta.Size, Origins: []Origin{o}}
+	if p.keepOwners {
+		e.UID, e.GID = meta.UID, meta.GID
 	}
 	return p.tree.Add(e)
 }
@@ -315,53 +386,142 @@ func fileMode(m fs.FileMode) fs.FileMode {
 }
 
 // AddRootPath adds a path of the root (a file, a symbolic link chain, or a whole directory tree) at the same
-// path in the image. ELF programs and libraries met in a tree get their closure too.
-func (p *Planner) AddRootPath(file, why string) error {
+// path in the image. ELF programs and libraries met get their closure too.
+func (p *Planner) AddRootPath(file string, o Origin) error {
 	l, err := p.resolvers[0].Lookup(file)
 	if err != nil {
 		return err
 	}
+	if o.RootPath == "" {
+		o.RootPath = l.Path
+	}
 	if !l.Mode.IsDir() {
-		if err := p.addResolved(l.Path, l.RealPath, l.Links, why, ""); err != nil {
+		if err := p.addResolved(l.Path, l.RealPath, l.Links, o); err != nil {
 			return err
 		}
-		return p.closureIfELF(l.Path, p.host(l.RealPath), why)
+		return p.rootClosureIfELF(l.RealPath, o)
 	}
-	for _, lk := range l.Links {
-		if err := p.tree.Add(Entry{Path: lk.Path, Kind: KindSymlink, Target: lk.Target, Why: []string{"link on the way to " + l.Path}}); err != nil {
-			return err
+	if err := p.addLinks(l.Path, l.Links); err != nil {
+		return err
+	}
+	return p.addRootTree(l.RealPath, o)
+}
+
+// addRootTree adds the directory tree real of the root at the same path: links as links, directories with
+// their modes, regular files with their closures; special files are left out.
+func (p *Planner) addRootTree(real string, o Origin) error {
+	return fs.WalkDir(p.root, fsName(real), func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("adding %s: %w", real, err)
 		}
+		ip := "/" + name
+		if name == "." {
+			ip = "/"
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			t, err := p.root.ReadLink(name)
+			if err != nil {
+				return fmt.Errorf("adding %s: %w", ip, err)
+			}
+			meta := p.meta(ip)
+			return p.tree.Add(Entry{Path: ip, Kind: KindSymlink, Target: t, UID: meta.UID, GID: meta.GID, Origins: []Origin{o}})
+		case d.IsDir():
+			if ip == "/" {
+				return nil
+			}
+			return p.addRootDirEntry(ip, o)
+		case d.Type().IsRegular():
+			if err := p.addResolved(ip, ip, nil, o); err != nil {
+				return err
+			}
+			return p.rootClosureIfELF(ip, o)
+		}
+		p.log.Debug("skipping special file", "path", ip)
+		return nil
+	})
+}
+
+// addRootDirEntry adds the directory real of the root (not its content) with its mode and owners.
+func (p *Planner) addRootDirEntry(real string, o Origin) error {
+	fi, err := p.root.Lstat(fsName(real))
+	if err != nil {
+		return fmt.Errorf("adding %s: %w", real, err)
 	}
-	return p.addHostTree(p.host(l.RealPath), l.RealPath, why)
+	e := Entry{Path: real, Kind: KindDir, Mode: fileMode(fi.Mode()), Origins: []Origin{o}}
+	if p.keepOwners {
+		meta := rootfs.MetaOf(fi)
+		e.UID, e.GID = meta.UID, meta.GID
+	}
+	return p.tree.Add(e)
+}
+
+// rootClosureIfELF adds the closure of the file real of the root when it is a dynamically-linked ELF file.
+func (p *Planner) rootClosureIfELF(real string, o Origin) error {
+	f, err := p.root.Open(fsName(real))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !isDynamicELF(ra, st.Size()) {
+		return nil
+	}
+	return p.addProgram(real, o, 0)
+}
+
+// isDynamicELF reports whether r holds an ELF file the loader would map libraries for.
+func isDynamicELF(r io.ReaderAt, size int64) bool {
+	var magic [4]byte
+	if n, _ := r.ReadAt(magic[:], 0); n < 4 || string(magic[:]) != elf.ELFMAG {
+		return false
+	}
+	f, err := elfdeps.ParseELF(r, size)
+	return err == nil && (f.Interp != "" || len(f.Needed) > 0) // not loadable, or static: nothing to add
 }
 
 // AddHostPath adds a file or directory tree of the host (not of the root) at dest in the image, as Docker's
-// COPY does: symbolic links inside the tree are kept as links. ELF files among them get their closure from
-// the root.
-func (p *Planner) AddHostPath(src, dest, why string) error {
-	st, err := os.Lstat(src)
-	if err != nil {
-		return fmt.Errorf("--add %s: %w", src, err)
-	}
-	if st.Mode()&fs.ModeSymlink != 0 {
-		if st, err = os.Stat(src); err != nil {
-			return fmt.Errorf("--add %s: %w", src, err)
-		}
-	}
+// COPY does: symbolic links inside the tree are kept as links, owners are root's. ELF files among them get
+// their closure from the root. src itself may be a symbolic link (it is followed, as the user named it).
+func (p *Planner) AddHostPath(src, dest string, o Origin) error {
 	if _, err := cleanPath(dest); err != nil {
-		return fmt.Errorf("--add %s: %w", src, err)
+		return fmt.Errorf("adding %s: %w", src, err)
+	}
+	real, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return fmt.Errorf("adding %s: %w", src, err)
+	}
+	st, err := os.Lstat(real)
+	if err != nil {
+		return fmt.Errorf("adding %s: %w", src, err)
+	}
+	if o.Kind == "" {
+		o.Kind = OriginAdded
+	}
+	if o.RootPath == "" {
+		o.RootPath = src
 	}
 	if st.IsDir() {
-		return p.addHostTree(src, path.Clean(dest), why)
+		return p.addHostTree(real, path.Clean(dest), o)
 	}
-	if err := p.tree.Add(Entry{Path: dest, Kind: KindFile, Mode: fileMode(st.Mode()), Source: src, Size: st.Size(), Why: []string{why}}); err != nil {
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("adding %s: not a regular file or directory", src)
+	}
+	if err := p.tree.Add(Entry{Path: dest, Kind: KindFile, Mode: fileMode(st.Mode()), Source: newHostFile(real, st), Origins: []Origin{o}}); err != nil {
 		return err
 	}
-	return p.closureIfELF(dest, src, why)
+	return p.hostClosureIfELF(dest, real, o)
 }
 
 // addHostTree adds the tree at host directory src as image directory dest.
-func (p *Planner) addHostTree(src, dest, why string) error {
+func (p *Planner) addHostTree(src, dest string, o Origin) error {
 	return filepath.WalkDir(src, func(hp string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("adding %s: %w", src, err)
@@ -381,52 +541,48 @@ func (p *Planner) addHostTree(src, dest, why string) error {
 			if err != nil {
 				return fmt.Errorf("adding %s: %w", hp, err)
 			}
-			return p.tree.Add(Entry{Path: ip, Kind: KindSymlink, Target: t, Why: []string{why}})
+			return p.tree.Add(Entry{Path: ip, Kind: KindSymlink, Target: t, Origins: []Origin{o}})
 		case d.IsDir():
-			e := Entry{Path: ip, Kind: KindDir, Mode: fileMode(info.Mode()), Why: []string{why}}
 			if ip == "/" {
 				return nil
 			}
-			return p.tree.Add(e)
+			return p.tree.Add(Entry{Path: ip, Kind: KindDir, Mode: fileMode(info.Mode()), Origins: []Origin{o}})
 		case d.Type().IsRegular():
-			if err := p.tree.Add(Entry{Path: ip, Kind: KindFile, Mode: fileMode(info.Mode()), Source: hp, Size: info.Size(), Why: []string{why}}); err != nil {
+			if err := p.tree.Add(Entry{Path: ip, Kind: KindFile, Mode: fileMode(info.Mode()), Source: newHostFile(hp, info), Origins: []Origin{o}}); err != nil {
 				return err
 			}
-			return p.closureIfELF(ip, hp, why)
+			return p.hostClosureIfELF(ip, hp, o)
 		}
 		p.log.Debug("skipping special file", "path", hp)
 		return nil
 	})
 }
 
-// closureIfELF adds the closure of a dynamically-linked ELF file found at host path hp (image path ip),
+// hostClosureIfELF adds the closure of a dynamically-linked ELF file found at host path hp (image path ip),
 // resolved inside the root. Anything else is left alone.
-func (p *Planner) closureIfELF(ip, hp, why string) error {
-	fh, err := os.Open(hp)
+func (p *Planner) hostClosureIfELF(ip, hp string, o Origin) error {
+	fh, err := os.OpenFile(hp, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
-	var magic [4]byte
-	if n, _ := fh.ReadAt(magic[:], 0); n < 4 || string(magic[:]) != elf.ELFMAG {
-		return nil
-	}
 	st, err := fh.Stat()
 	if err != nil {
 		return err
 	}
-	f, err := elfdeps.ParseELF(fh, st.Size())
-	if err != nil || (f.Interp == "" && len(f.Needed) == 0) {
-		return nil // not loadable, or static: nothing to add
+	if !isDynamicELF(fh, st.Size()) {
+		return nil
 	}
 	// The file may live outside the root (--add from the host); resolve its dependencies from where it will
 	// be in the image by resolving a root path when there is one, else the host file's own view.
 	if p.rootDir == "/" {
-		return p.AddProgram(hp, why)
+		return p.addProgram(hp, o, 0)
 	}
-	if rel, ok := strings.CutPrefix(hp, p.rootDir+string(filepath.Separator)); ok {
-		return p.AddProgram("/"+filepath.ToSlash(rel), why)
+	if p.rootDir != "" {
+		if rel, ok := strings.CutPrefix(hp, p.rootDir+string(filepath.Separator)); ok {
+			return p.addProgram("/"+filepath.ToSlash(rel), o, 0)
+		}
 	}
 	return fmt.Errorf("%s (added as %s) is a dynamically-linked ELF file from outside the root %s: its libraries "+
-		"cannot be resolved there; put it inside the root first", hp, ip, p.rootDir)
+		"cannot be resolved there; put it inside the root first", hp, ip, p.root)
 }

@@ -33,11 +33,11 @@ func fixtureBuild(t *testing.T) string {
 }
 
 func TestPlanKeepsEveryLinkOnTheWay(t *testing.T) {
-	p, err := NewPlanner("/", WithCPUs(elfdeps.HostCPU))
+	p, err := NewPlanner(hostRoot(t), WithCPUs(elfdeps.HostCPU))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.AddProgram("/bin/ls", "input"); err != nil {
+	if err := p.AddProgram("/bin/ls"); err != nil {
 		t.Fatal(err)
 	}
 	if len(p.Problems) > 0 {
@@ -63,8 +63,8 @@ func TestPlanKeepsEveryLinkOnTheWay(t *testing.T) {
 			t.Errorf("%s resolves in the tree to %s %s, want the file %s", o.Path, got.Kind, got.Path, o.RealPath)
 		}
 		host, _ := filepath.EvalSymlinks(o.Path)
-		if got.Source != host {
-			t.Errorf("%s copies %s, want %s", o.Path, got.Source, host)
+		if src, ok := got.Source.(*rootFile); !ok || "/"+src.name != host {
+			t.Errorf("%s copies %v, want %s", o.Path, got.Source, host)
 		}
 	}
 	for _, link := range []string{"/bin", "/lib", "/lib64"} {
@@ -90,11 +90,11 @@ func TestPlanAllCPUVariants(t *testing.T) {
 	build := fixtureBuild(t)
 	prog := filepath.Join(build, "hwcaps", "prog-hwcaps")
 	paths := func(opts ...PlanOption) []string {
-		p, err := NewPlanner("/", opts...)
+		p, err := NewPlanner(hostRoot(t), opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := p.AddProgram(prog, "input"); err != nil {
+		if err := p.AddProgram(prog); err != nil {
 			t.Fatal(err)
 		}
 		var out []string
@@ -119,11 +119,11 @@ func TestPlanAllCPUVariants(t *testing.T) {
 
 func TestPlanMissingLibraryIsAProblem(t *testing.T) {
 	build := fixtureBuild(t)
-	p, err := NewPlanner("/")
+	p, err := NewPlanner(hostRoot(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.AddProgram(filepath.Join(build, "missing", "prog"), "input"); err != nil {
+	if err := p.AddProgram(filepath.Join(build, "missing", "prog")); err != nil {
 		t.Fatal(err)
 	}
 	if len(p.Problems) == 0 || !strings.Contains(p.Problems[0].Error(), "libgone.so.1") {
@@ -147,11 +147,11 @@ func TestBaseFiles(t *testing.T) {
 		{"numeric user", BaseFiles{Certs: "auto", User: "1234:1234"}, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := NewPlanner("/", WithCPUs(elfdeps.HostCPU))
+			p, err := NewPlanner(hostRoot(t), WithCPUs(elfdeps.HostCPU))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := p.AddProgram(curl, "input"); err != nil {
+			if err := p.AddProgram(curl); err != nil {
 				t.Fatal(err)
 			}
 			notes, err := p.ApplyRules(RuleOptions{Base: tc.opts})
@@ -190,7 +190,7 @@ func TestBaseFiles(t *testing.T) {
 			}
 		})
 	}
-	p, _ := NewPlanner("/")
+	p, _ := NewPlanner(hostRoot(t))
 	if _, err := p.ApplyRules(RuleOptions{Base: BaseFiles{Certs: "sometimes"}}); err == nil {
 		t.Error("--certs sometimes accepted")
 	}

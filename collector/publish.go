@@ -2,23 +2,20 @@ package collector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/scratchpack/scratchpack/internal/registry"
 )
 
 // WriteOCILayout writes img as an OCI image layout at dir, its index.json naming it tag (the
@@ -88,7 +85,7 @@ func WriteDockerArchive(img v1.Image, file, ref string, force bool) error {
 // a loopback registry (localhost, 127.0.0.0/8, ::1); otherwise every request, redirects and token fetches
 // included, must be HTTPS. progress, if not nil, receives updates and is closed when the push ends.
 func Push(ctx context.Context, img v1.Image, ref string, insecure bool, progress chan<- v1.Update) (v1.Hash, error) {
-	r, opts, err := registryRef(ctx, ref, insecure)
+	r, opts, err := registry.Ref(ctx, ref, insecure)
 	if err != nil {
 		if progress != nil {
 			close(progress) // as remote.Write does when it ends
@@ -106,169 +103,4 @@ func Push(ctx context.Context, img v1.Image, ref string, insecure bool, progress
 		return v1.Hash{}, fmt.Errorf("pushing %s: %w", r, err)
 	}
 	return d, nil
-}
-
-// registryRef parses a registry reference and the remote options that reach it under the insecure rule.
-func registryRef(ctx context.Context, ref string, insecure bool) (name.Reference, []remote.Option, error) {
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return nil, nil, fmt.Errorf("image reference %q: %w", ref, err)
-	}
-	loopback := isLoopback(r.Context().RegistryStr())
-	if insecure || loopback {
-		if r, err = name.ParseReference(ref, name.Insecure); err != nil {
-			return nil, nil, fmt.Errorf("image reference %q: %w", ref, err)
-		}
-	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
-	if !insecure && !loopback {
-		// go-containerregistry would also fall back to HTTP for private (RFC 1918) and *.localhost hosts.
-		opts = append(opts, remote.WithTransport(httpsOnly{remote.DefaultTransport}))
-	}
-	return r, opts, nil
-}
-
-// isLoopback reports whether a registry host[:port] is this machine.
-func isLoopback(registry string) bool {
-	host := registry
-	if h, _, err := net.SplitHostPort(registry); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// httpsOnly refuses plain-HTTP requests.
-type httpsOnly struct{ next http.RoundTripper }
-
-func (h httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "https" {
-		return nil, fmt.Errorf("refusing %s %s: not HTTPS (pass --insecure to allow plain HTTP)", req.Method, req.URL.Redacted())
-	}
-	return h.next.RoundTrip(req)
-}
-
-// BaseOption configures LoadBase.
-type BaseOption func(*baseOptions) error
-
-type baseOptions struct {
-	platform *v1.Platform
-}
-
-// WithBasePlatform picks the image of this platform when the base is a multi-platform index (without it, a
-// registry index resolves to linux/amd64 and a layout index must hold a single image).
-func WithBasePlatform(p v1.Platform) BaseOption {
-	return func(o *baseOptions) error {
-		if p.OS == "" || p.Architecture == "" {
-			return fmt.Errorf("base platform %q: want os/arch", p.String())
-		}
-		o.platform = &p
-		return nil
-	}
-}
-
-// LoadBase loads a base image: "oci:PATH[:TAG]" from an OCI layout (the image whose
-// org.opencontainers.image.ref.name is TAG, or the only one), or "docker://REF" from a registry (plain HTTP
-// under the same rule as Push).
-func LoadBase(ctx context.Context, spec string, insecure bool, opts ...BaseOption) (v1.Image, error) {
-	var o baseOptions
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
-	}
-	if ref, ok := strings.CutPrefix(spec, "docker://"); ok {
-		r, ropts, err := registryRef(ctx, ref, insecure)
-		if err != nil {
-			return nil, fmt.Errorf("base %s: %w", spec, err)
-		}
-		if o.platform != nil {
-			ropts = append(ropts, remote.WithPlatform(platformQuery(*o.platform)))
-		}
-		img, err := remote.Image(r, ropts...)
-		if err != nil {
-			return nil, fmt.Errorf("pulling base %s: %w", spec, err)
-		}
-		return img, nil
-	}
-	if rest, ok := strings.CutPrefix(spec, "oci:"); ok {
-		dir, tag, _ := strings.Cut(rest, ":") // as in skopeo and ParseDest: the path ends at the first ':'
-		img, err := layoutImage(dir, tag, o.platform)
-		if err != nil {
-			return nil, fmt.Errorf("base %s: %w", spec, err)
-		}
-		return img, nil
-	}
-	return nil, fmt.Errorf("base %q: want oci:PATH[:TAG] or docker://REF", spec)
-}
-
-// platformQuery is the platform to look for in an index: arm64 images are often listed without a variant.
-func platformQuery(p v1.Platform) v1.Platform {
-	q := v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
-	if q.Architecture == "arm64" && q.Variant == "v8" {
-		q.Variant = ""
-	}
-	return q
-}
-
-// layoutImage finds the image named tag ("" for the only one) in the OCI layout at dir, going into a
-// multi-platform index by platform.
-func layoutImage(dir, tag string, platform *v1.Platform) (v1.Image, error) {
-	idx, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading the OCI layout: %w", err)
-	}
-	for depth := 0; depth < 4; depth++ {
-		im, err := idx.IndexManifest()
-		if err != nil {
-			return nil, fmt.Errorf("reading the OCI layout's index: %w", err)
-		}
-		var found []v1.Descriptor
-		var names []string
-		for _, d := range im.Manifests {
-			if !d.MediaType.IsImage() && !d.MediaType.IsIndex() {
-				continue
-			}
-			if n := d.Annotations[refNameAnnotation]; n != "" {
-				names = append(names, n)
-			}
-			switch {
-			case depth == 0 && tag != "":
-				if d.Annotations[refNameAnnotation] != tag {
-					continue
-				}
-			case platform != nil && d.Platform != nil:
-				if !samePlatform(platformQuery(*d.Platform), platformQuery(*platform)) {
-					continue
-				}
-			}
-			found = append(found, d)
-		}
-		switch {
-		case len(found) == 0 && depth == 0 && tag != "":
-			return nil, fmt.Errorf("no image named %q (the layout has %q)", tag, names)
-		case len(found) == 0:
-			return nil, fmt.Errorf("no image for platform %s", platformName(platform))
-		case len(found) > 1:
-			return nil, fmt.Errorf("%d images (named %q) match: name one (oci:PATH:TAG) or give the platform", len(found), names)
-		}
-		if found[0].MediaType.IsImage() {
-			return idx.Image(found[0].Digest)
-		}
-		if idx, err = idx.ImageIndex(found[0].Digest); err != nil {
-			return nil, err
-		}
-	}
-	return nil, errors.New("indexes nested too deep")
-}
-
-func platformName(p *v1.Platform) string {
-	if p == nil {
-		return "(none given)"
-	}
-	return p.String()
 }

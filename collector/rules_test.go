@@ -14,7 +14,7 @@ import (
 // planned builds a plan for files on this machine and applies the rules with o.
 func planned(t *testing.T, o RuleOptions, adds map[string]string, files ...string) (*Planner, []string, error) {
 	t.Helper()
-	p, err := NewPlanner("/", WithCPUs(elfdeps.HostCPU))
+	p, err := NewPlanner(hostRoot(t), WithCPUs(elfdeps.HostCPU))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func planned(t *testing.T, o RuleOptions, adds map[string]string, files ...strin
 		if _, err := os.Stat(f); err != nil {
 			t.Skipf("%s is not on this machine", f)
 		}
-		if err := p.AddProgram(f, "input"); err != nil {
+		if err := p.AddProgram(f); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -31,7 +31,7 @@ func planned(t *testing.T, o RuleOptions, adds map[string]string, files ...strin
 		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.AddHostPath(src, dest, "--add"); err != nil {
+		if err := p.AddHostPath(src, dest, Origin{Kind: OriginAdded, Reason: "--add"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,7 +118,7 @@ func TestRuleNSSModules(t *testing.T) {
 	}
 	tr := p.Tree()
 	e := tr.Resolve("/lib/x86_64-linux-gnu/libnss_systemd.so.2")
-	if e == nil || !strings.Contains(strings.Join(e.Why, " "), `nsswitch.conf line "passwd: files systemd"`) {
+	if e == nil || !strings.Contains(strings.Join(e.Why(), " "), `nsswitch.conf line "passwd: files systemd"`) {
 		t.Errorf("libnss_systemd.so.2: %+v, want it in with the nsswitch.conf line as the reason", e)
 	}
 	if tr.Resolve("/lib/x86_64-linux-gnu/libnss_files.so.2") != nil {
@@ -150,12 +150,12 @@ func TestScripts(t *testing.T) {
 			t.Skipf("%s is not on this machine", f)
 		}
 	}
-	p, err := NewPlanner("/", WithCPUs(elfdeps.HostCPU))
+	p, err := NewPlanner(hostRoot(t), WithCPUs(elfdeps.HostCPU))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{envScript, nested} {
-		if err := p.AddProgram(s, "input"); err != nil {
+		if err := p.AddProgram(s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -166,7 +166,7 @@ func TestScripts(t *testing.T) {
 		}
 	}
 	py := tr.Resolve("/usr/bin/python3")
-	if py == nil || !strings.Contains(strings.Join(py.Why, " "), "python3 found on PATH for "+envScript) {
+	if py == nil || !strings.Contains(strings.Join(py.Why(), " "), "python3 found on PATH for "+envScript) {
 		t.Errorf("python3's reason: %+v", py)
 	}
 	var buf bytes.Buffer
@@ -176,7 +176,7 @@ func TestScripts(t *testing.T) {
 	if !strings.Contains(buf.String(), "<- "+envScript+": input") {
 		t.Errorf("--explain does not chain python3's closure back to the script:\n%s", buf.String())
 	}
-	if err := p.AddProgram(missing, "input"); err == nil || !strings.Contains(err.Error(), "no-such-interpreter-scratchpack is not on PATH") {
+	if err := p.AddProgram(missing); err == nil || !strings.Contains(err.Error(), "no-such-interpreter-scratchpack is not on PATH") {
 		t.Errorf("missing interpreter: %v", err)
 	}
 }

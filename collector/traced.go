@@ -2,7 +2,6 @@ package collector
 
 import (
 	"fmt"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -33,11 +32,11 @@ func (ex TraceExclude) excluded(p string) bool {
 	})
 }
 
-// AddTraced adds what a traced workload used: every file it opened, executed or probed successfully that
+// addTraced adds what a traced workload used: every file it opened, executed or probed successfully that
 // still exists in the root (with its links, and its ELF closure), directories it opened, listed or entered
 // (as directories, not their whole content). workload names the run in the reasons. It returns one note per
 // kind of decision.
-func (p *Planner) AddTraced(accesses []trace.Access, workload string, ex TraceExclude) ([]string, error) {
+func (p *Planner) addTraced(accesses []trace.Access, workload string, ex TraceExclude) ([]string, error) {
 	var files, dirs, skipped, gone int
 	var bytes int64
 	before := p.treeFiles()
@@ -51,19 +50,20 @@ func (p *Planner) AddTraced(accesses []trace.Access, workload string, ex TraceEx
 			gone++ // removed since (a temporary file), or a name that only resolved in the process's view
 			continue
 		}
-		why := fmt.Sprintf("traced %s by pid %d running %s (workload: %s)", a.Op, a.PID, orUnknown(a.Comm), workload)
+		o := Origin{Kind: OriginTraced, RootPath: a.Path,
+			Reason: fmt.Sprintf("traced %s by pid %d running %s (workload: %s)", a.Op, a.PID, orUnknown(a.Comm), workload)}
 		switch {
 		case l.Mode.IsDir():
-			if err := p.addRootDir(l, why); err != nil {
+			if err := p.addRootDir(l, o); err != nil {
 				return nil, err
 			}
 			dirs++
 		case l.Mode.IsRegular():
 			if a.Op == trace.OpExec || a.Op == trace.OpExe {
-				if err := p.addProgram(a.Path, why, "", 0); err != nil {
+				if err := p.addProgram(a.Path, o, 0); err != nil {
 					return nil, fmt.Errorf("traced %s: %w", a.Path, err)
 				}
-			} else if err := p.AddRootPath(a.Path, why); err != nil {
+			} else if err := p.AddRootPath(a.Path, o); err != nil {
 				return nil, fmt.Errorf("traced %s: %w", a.Path, err)
 			}
 			files++
@@ -86,20 +86,14 @@ func (p *Planner) AddTraced(accesses []trace.Access, workload string, ex TraceEx
 }
 
 // addRootDir adds a directory of the root (not its content) and the links on the way to it.
-func (p *Planner) addRootDir(l elfdeps.Lookup, why string) error {
-	for _, lk := range l.Links {
-		if err := p.tree.Add(Entry{Path: lk.Path, Kind: KindSymlink, Target: lk.Target, Why: []string{"link on the way to " + l.Path}}); err != nil {
-			return err
-		}
+func (p *Planner) addRootDir(l elfdeps.Lookup, o Origin) error {
+	if err := p.addLinks(l.Path, l.Links); err != nil {
+		return err
 	}
 	if l.RealPath == "/" {
 		return nil
 	}
-	st, err := os.Stat(p.host(l.RealPath))
-	if err != nil {
-		return err
-	}
-	return p.tree.Add(Entry{Path: l.RealPath, Kind: KindDir, Mode: fileMode(st.Mode()), Why: []string{why}})
+	return p.addRootDirEntry(l.RealPath, o)
 }
 
 // treeFiles maps every file of the tree to its size.

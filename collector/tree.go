@@ -3,65 +3,10 @@ package collector
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"path"
 	"slices"
 	"strings"
 )
-
-// Kind is what an entry of the image's file tree is.
-type Kind uint8
-
-const (
-	KindDir Kind = iota + 1
-	KindFile
-	KindSymlink
-)
-
-func (k Kind) String() string {
-	switch k {
-	case KindDir:
-		return "dir"
-	case KindFile:
-		return "file"
-	case KindSymlink:
-		return "symlink"
-	}
-	return fmt.Sprintf("kind(%d)", k)
-}
-
-// Entry is one path of the image. Owners are always root (0:0); times come from the writer.
-type Entry struct {
-	Path   string      // absolute and clean, inside the image
-	Kind   Kind        //
-	Mode   fs.FileMode // permission bits, with setuid/setgid/sticky where they apply; no type bits
-	Source string      // KindFile: the host file to copy (a regular file); "" when Data holds the content
-	Data   []byte      // KindFile: the content, when Source is ""
-	Size   int64       // KindFile: the size in bytes
-	Target string      // KindSymlink: the link's target, verbatim
-	// Why lists every reason the path is in the image, in the order they were found.
-	Why []string
-	// Via lists the image paths of the objects that brought this one in (the loader of a library, the
-	// script of an interpreter), for explaining the chain.
-	Via []string
-}
-
-// Open returns the content of a file entry.
-func (e *Entry) Open() (io.ReadCloser, error) {
-	if e.Kind != KindFile {
-		return nil, fmt.Errorf("%s: not a file", e.Path)
-	}
-	if e.Source == "" {
-		return io.NopCloser(bytes.NewReader(e.Data)), nil
-	}
-	f, err := os.Open(e.Source)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s for %s: %w", e.Source, e.Path, err)
-	}
-	return f, nil
-}
 
 // Tree is the file tree of an image: every path once, parents implied. It is built up, then written by a
 // writer (WriteDir, WriteTar, WriteCPIO, an image layer). Entries come out sorted, so every output is
@@ -73,7 +18,7 @@ type Tree struct {
 // NewTree returns a tree holding only the root directory.
 func NewTree() *Tree {
 	t := &Tree{entries: map[string]*Entry{}}
-	t.entries["/"] = &Entry{Path: "/", Kind: KindDir, Mode: 0o755}
+	t.entries["/"] = &Entry{Path: "/", Kind: KindDir, Mode: 0o755, implied: true}
 	return t
 }
 
@@ -96,25 +41,26 @@ func (t *Tree) Add(e Entry) error {
 		return err
 	}
 	e.Path = p
-	if e.Kind == KindFile && e.Source == "" {
-		e.Size = int64(len(e.Data))
+	if e.Kind == KindFile {
+		switch {
+		case e.Source == nil:
+			e.Size = int64(len(e.Data))
+		case e.Size == 0:
+			e.Size = e.Source.Size()
+		}
 	}
 	if old, ok := t.entries[p]; ok {
 		if !sameEntry(old, &e) {
 			return fmt.Errorf("%s: added as %s and as %s", p, describe(old), describe(&e))
 		}
-		for _, w := range e.Why {
-			if !slices.Contains(old.Why, w) {
-				old.Why = append(old.Why, w)
-			}
+		if e.Kind == KindDir && (old.implied || e.Mode != old.Mode && old.Mode == 0o755) {
+			// An explicit directory (e.g. /tmp's 1777, an image's owners) wins over an implied parent.
+			old.Mode, old.UID, old.GID, old.implied = e.Mode, e.UID, e.GID, false
 		}
-		for _, v := range e.Via {
-			if !slices.Contains(old.Via, v) {
-				old.Via = append(old.Via, v)
+		for _, o := range e.Origins {
+			if !slices.Contains(old.Origins, o) {
+				old.Origins = append(old.Origins, o)
 			}
-		}
-		if e.Kind == KindDir && e.Mode != old.Mode && old.Mode == 0o755 {
-			old.Mode = e.Mode // an explicit mode (e.g. /tmp's 1777) wins over an implied parent's
 		}
 		return nil
 	}
@@ -125,10 +71,10 @@ func (t *Tree) Add(e Entry) error {
 			}
 			break
 		}
-		t.entries[dir] = &Entry{Path: dir, Kind: KindDir, Mode: 0o755}
+		t.entries[dir] = &Entry{Path: dir, Kind: KindDir, Mode: 0o755, implied: true}
 	}
 	ne := e
-	ne.Why, ne.Via = slices.Clone(e.Why), slices.Clone(e.Via)
+	ne.Origins = slices.Clone(e.Origins)
 	t.entries[p] = &ne
 	return nil
 }
@@ -141,10 +87,13 @@ func sameEntry(a, b *Entry) bool {
 	case KindSymlink:
 		return a.Target == b.Target
 	case KindFile:
-		if a.Source != "" || b.Source != "" {
-			return a.Source == b.Source && a.Mode == b.Mode
+		if a.Mode != b.Mode || a.UID != b.UID || a.GID != b.GID {
+			return false
 		}
-		return bytes.Equal(a.Data, b.Data) && a.Mode == b.Mode
+		if a.Source != nil || b.Source != nil {
+			return a.Source != nil && b.Source != nil && sameSource(a.Source, b.Source)
+		}
+		return bytes.Equal(a.Data, b.Data)
 	}
 	return true
 }
@@ -154,8 +103,8 @@ func describe(e *Entry) string {
 	case KindSymlink:
 		return "a symlink to " + e.Target
 	case KindFile:
-		if e.Source != "" {
-			return "a copy of " + e.Source
+		if e.Source != nil {
+			return "a copy of " + e.Source.String()
 		}
 		return fmt.Sprintf("generated content (%d bytes)", len(e.Data))
 	}

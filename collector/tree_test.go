@@ -23,8 +23,8 @@ func TestTreeAdd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(tr.Add(Entry{Path: "/usr/lib/x/libc.so.6", Kind: KindFile, Mode: 0o644, Data: []byte("elf"), Why: []string{"a"}}))
-	must(tr.Add(Entry{Path: "/usr/lib/x/libc.so.6", Kind: KindFile, Mode: 0o644, Data: []byte("elf"), Why: []string{"b", "a"}}))
+	must(tr.Add(Entry{Path: "/usr/lib/x/libc.so.6", Kind: KindFile, Mode: 0o644, Data: []byte("elf"), Origins: origins("a")}))
+	must(tr.Add(Entry{Path: "/usr/lib/x/libc.so.6", Kind: KindFile, Mode: 0o644, Data: []byte("elf"), Origins: origins("b", "a")}))
 	must(tr.Add(Entry{Path: "/lib", Kind: KindSymlink, Target: "usr/lib"}))
 	must(tr.Add(Entry{Path: "/tmp", Kind: KindDir, Mode: 0o777 | fs.ModeSticky}))
 	must(tr.Add(Entry{Path: "/a/../etc//hosts", Kind: KindFile, Mode: 0o644, Data: []byte("x")}))
@@ -37,7 +37,7 @@ func TestTreeAdd(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("entries (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"a", "b"}, tr.Get("/usr/lib/x/libc.so.6").Why); diff != "" {
+	if diff := cmp.Diff([]string{"a", "b"}, tr.Get("/usr/lib/x/libc.so.6").Why()); diff != "" {
 		t.Errorf("reasons merge (-want +got):\n%s", diff)
 	}
 	if m := tr.Get("/tmp").Mode; m != 0o777|fs.ModeSticky {
@@ -89,7 +89,7 @@ func sampleTree(t *testing.T) *Tree {
 	}
 	tr := NewTree()
 	for _, e := range []Entry{
-		{Path: "/usr/bin/prog", Kind: KindFile, Mode: 0o755, Source: src, Size: 14},
+		{Path: "/usr/bin/prog", Kind: KindFile, Mode: 0o755, Source: hostSource(t, src)},
 		{Path: "/usr/bin/suid", Kind: KindFile, Mode: 0o755 | fs.ModeSetuid, Data: []byte("s")},
 		{Path: "/bin", Kind: KindSymlink, Target: "usr/bin"},
 		{Path: "/tmp", Kind: KindDir, Mode: 0o777 | fs.ModeSticky},
@@ -170,15 +170,12 @@ func TestWriteTar(t *testing.T) {
 
 func TestWriteTarRefusesAChangedFile(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "grows")
-	if err := os.WriteFile(src, []byte("abc"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	tr := NewTree()
-	if err := tr.Add(Entry{Path: "/f", Kind: KindFile, Mode: 0o644, Source: src, Size: 10}); err != nil {
+	if err := tr.Add(Entry{Path: "/f", Kind: KindFile, Mode: 0o644, Source: changedSource(t, src, "abc", "abcdefghij")}); err != nil {
 		t.Fatal(err)
 	}
 	err := WriteTar(tr, io.Discard, time.Unix(0, 0))
-	if err == nil || !strings.Contains(err.Error(), "changed while being read") {
+	if err == nil || !strings.Contains(err.Error(), "no longer the file that was planned") {
 		t.Errorf("WriteTar: %v, want a changed-file error", err)
 	}
 }
@@ -255,7 +252,7 @@ func TestWriteDirSafety(t *testing.T) {
 
 	// A failure half way leaves nothing behind.
 	bad := NewTree()
-	if err := bad.Add(Entry{Path: "/a", Kind: KindFile, Mode: 0o644, Source: filepath.Join(parent, "vanished"), Size: 1}); err != nil {
+	if err := bad.Add(Entry{Path: "/a", Kind: KindFile, Mode: 0o644, Source: goneSource(t, parent, "vanished")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := WriteDir(bad, filepath.Join(parent, "out2"), time.Unix(0, 0), false); err == nil {

@@ -14,7 +14,7 @@ import (
 
 // WriteDir writes the tree as a root filesystem directory at dest (see replaceAtomically for the rules on an
 // existing dest). Files are created with O_EXCL|O_NOFOLLOW under directories this function made itself, so
-// nothing is ever written through a symbolic link. Owners are root when run as root (otherwise the caller's);
+// nothing is ever written through a symbolic link. Owners are the entries' when run as root (otherwise the caller's);
 // every mtime is mtime.
 func WriteDir(t *Tree, dest string, mtime time.Time, force bool) error {
 	return replaceAtomically(dest, force, func(tmp string) error { return writeTree(t, tmp, mtime) })
@@ -36,6 +36,9 @@ func writeTree(t *Tree, top string, mtime time.Time) error {
 			if err := os.Symlink(e.Target, p); err != nil {
 				return fmt.Errorf("output: %w", err)
 			}
+			if err := chown(p, e); err != nil {
+				return err
+			}
 			if err := lchtimes(p, mtime); err != nil {
 				return err
 			}
@@ -51,6 +54,9 @@ func writeTree(t *Tree, top string, mtime time.Time) error {
 	slices.Reverse(dirs)
 	for _, e := range dirs {
 		p := filepath.Join(top, filepath.FromSlash(e.Path))
+		if err := chown(p, e); err != nil {
+			return err
+		}
 		if err := os.Chmod(p, osMode(e.Mode)); err != nil {
 			return fmt.Errorf("output: %w", err)
 		}
@@ -73,11 +79,26 @@ func writeFile(e *Entry, p string, mtime time.Time) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
-	// Chmod after writing: setuid/setgid bits would be cleared by a write, and 0600 kept it private meanwhile.
+	if err := chown(p, e); err != nil {
+		return err
+	}
+	// Chmod after writing and chown: setuid/setgid bits would be cleared by a write, and 0600 kept it private meanwhile.
 	if err := os.Chmod(p, osMode(e.Mode)); err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
 	return os.Chtimes(p, mtime, mtime)
+}
+
+// chown gives a written path the entry's owners when this process may (as root); otherwise what it writes
+// stays the caller's.
+func chown(p string, e *Entry) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	if err := os.Lchown(p, e.UID, e.GID); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	return nil
 }
 
 // osMode converts an entry mode for os.Chmod (which takes fs.FileMode special bits).

@@ -10,7 +10,7 @@ import (
 )
 
 // WriteTar writes the tree as a reproducible tar stream: entries in Tree.Entries order, paths relative (no
-// leading "/", directories ending in "/"), the root "/" itself left out, uid/gid 0, no user or group names,
+// leading "/", directories ending in "/"), the root "/" itself left out, each entry's uid/gid (0:0 unless the root kept others), no user or group names,
 // every mtime = mtime, PAX records only where USTAR cannot hold a field, no hard links. It is what `docker
 // import` and an image layer take.
 func WriteTar(t *Tree, w io.Writer, mtime time.Time) error {
@@ -21,7 +21,7 @@ func WriteTar(t *Tree, w io.Writer, mtime time.Time) error {
 			continue
 		}
 		name := strings.TrimPrefix(e.Path, "/")
-		hdr := &tar.Header{Name: name, Mode: tarMode(e.Mode), ModTime: mtime, Format: tar.FormatUnknown}
+		hdr := &tar.Header{Name: name, Mode: tarMode(e.Mode), Uid: e.UID, Gid: e.GID, ModTime: mtime, Format: tar.FormatUnknown}
 		switch e.Kind {
 		case KindDir:
 			hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"

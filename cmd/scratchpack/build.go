@@ -18,7 +18,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/scratchpack/scratchpack/collector"
+	"github.com/scratchpack/scratchpack/collector/rootfs"
 	"github.com/scratchpack/scratchpack/elfdeps"
+	"github.com/scratchpack/scratchpack/internal/registry"
 )
 
 type buildFlags struct {
@@ -54,7 +56,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	}
 	var b buildFlags
 	fl.StringVarP(&b.output, "output", "o", "", "where to write the result (see above; required)")
-	fl.StringVar(&b.root, "root", "/", "take FILEs and their libraries from this root directory (a sysroot)")
+	fl.StringVar(&b.root, "root", "/", "take FILEs and their libraries from this root: a directory (a sysroot), or an image: oci:PATH[:TAG], docker-archive:PATH[:REF], docker://REF")
 	fl.StringVar(&b.libPath, "library-path", "", "resolve as if LD_LIBRARY_PATH were set to this value")
 	fl.StringVar(&b.cpu, "cpu", "all", "which CPU variants to include: all (every glibc-hwcaps variant the loader could pick on any CPU), host or baseline")
 	fl.StringVar(&b.cwd, "cwd", "", "working directory inside the root for relative names (default: the current directory with --root /, else /)")
@@ -66,8 +68,8 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&b.workdir, "workdir", "", "image working directory (created in the image)")
 	fl.StringArrayVar(&b.labels, "label", nil, "image config label K=V; repeatable")
 	fl.StringArrayVar(&b.annotations, "annotation", nil, "image manifest annotation K=V; repeatable")
-	fl.StringVar(&b.platform, "platform", "", "image platform os/arch[/variant] (default: from the ELF machine of the first FILE)")
-	fl.StringVar(&b.base, "base", "", "base image to add the layer to: oci:PATH[:TAG] or docker://REF (default: empty, FROM scratch)")
+	fl.StringVar(&b.platform, "platform", "", "image platform os/arch[/variant] (default: from the ELF machine of the first FILE); also the platform picked from a multi-platform --root or --base")
+	fl.StringVar(&b.base, "base", "", "base image to add the layer to: oci:PATH[:TAG], docker-archive:PATH[:REF] or docker://REF (default: empty, FROM scratch)")
 	fl.StringVar(&b.compression, "compression", "gzip", "layer compression: gzip or zstd")
 	fl.StringVar(&b.certs, "certs", "auto", "CA certificates: auto (when a TLS library is in), always or never")
 	fl.BoolVar(&b.tzdata, "tzdata", false, "add the root's /usr/share/zoneinfo")
@@ -112,207 +114,140 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 			return &exitError{code: 2, err: err}
 		}
 	}
-	for _, r := range b.noRules {
-		if !slices.ContainsFunc(collector.Rules(), func(rule collector.Rule) bool { return rule.Name == r }) {
-			return &exitError{code: 2, err: fmt.Errorf("--no-rule %s: no such rule (see `scratchpack rules`)", r)}
-		}
-	}
-	switch b.compression {
-	case "gzip", "zstd":
-	default:
-		return &exitError{code: 2, err: fmt.Errorf("--compression %q: want gzip or zstd", b.compression)}
-	}
-	if dest.Path != "" && !b.explain {
-		// Refuse an existing output before doing any work.
-		if err := collector.CheckDest(dest.Path, b.force); err != nil {
-			return &exitError{code: 1, err: err}
-		}
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return build(ctx, b, files, workloads, dest, stdout, stderr)
+	spec, cleanup, err := b.spec(ctx, files, workloads, dest, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	res, err := collector.Build(ctx, spec)
+	if err != nil {
+		return withHint(err)
+	}
+	if b.verbose {
+		for _, e := range res.Tree.Entries() {
+			if len(e.Origins) > 0 {
+				fmt.Fprintf(stderr, "  %-60s %s\n", e.Path, strings.Join(e.Why(), "; "))
+			}
+		}
+	}
+	if b.explain {
+		return nil
+	}
+	fmt.Fprintln(stdout, res.Output)
+	return nil
 }
 
-func build(ctx context.Context, b buildFlags, files []string, workloads [][]string, dest collector.Dest, stdout, stderr io.Writer) error {
-	// The planner sets each resolver's CPU choice itself (after these options, so it wins).
-	ropts, err := resolverOptions(b.root, b.libPath, "host", "", "", b.cwd, b.libPath != "")
-	if err != nil {
-		return &exitError{code: 2, err: err}
+// spec maps the flags to a build spec; usage errors exit 2. cleanup closes the root.
+func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]string, dest collector.Dest, stdout, stderr io.Writer) (collector.Spec, func(), error) {
+	usage := func(err error) (collector.Spec, func(), error) {
+		return collector.Spec{}, nil, &exitError{code: 2, err: err}
 	}
-	popts := []collector.PlanOption{collector.WithResolverOptions(ropts...)}
+	s := collector.Spec{
+		Programs: files, Base: b.base, Insecure: b.insecure, WorkDir: b.workdir,
+		Rules: collector.RuleOptions{
+			Disabled: b.noRules, Gconv: b.gconv, Locales: b.locales,
+			Base: collector.BaseFiles{User: b.user, Certs: b.certs, TZData: b.tzdata},
+		},
+		Log: slog.New(&noteHandler{w: stderr, verbose: b.verbose}),
+	}
+	var err error
+	s.Image = collector.ImageConfig{Entrypoint: b.entrypoint, Cmd: b.cmd, Env: b.env, User: b.user, Compression: b.compression}
+	if s.Image.Labels, err = keyValues("--label", b.labels); err != nil {
+		return usage(err)
+	}
+	if s.Image.Annotations, err = keyValues("--annotation", b.annotations); err != nil {
+		return usage(err)
+	}
+	for _, e := range b.env {
+		if !strings.Contains(e, "=") {
+			return usage(fmt.Errorf("--env %q: want K=V", e))
+		}
+	}
+	var platform *v1.Platform
+	if b.platform != "" {
+		if s.Image.Platform, err = collector.ParsePlatform(b.platform); err != nil {
+			return usage(err)
+		}
+		platform = &s.Image.Platform
+	}
+	if s.Image.Created, err = sourceDateEpoch(); err != nil {
+		return usage(err)
+	}
 	switch b.cpu {
 	case "all":
 	case "host":
-		popts = append(popts, collector.WithCPUs(elfdeps.HostCPU))
+		s.CPUs = append(s.CPUs, elfdeps.HostCPU)
 	case "baseline":
-		popts = append(popts, collector.WithCPUs(elfdeps.BaselineCPU))
+		s.CPUs = append(s.CPUs, elfdeps.BaselineCPU)
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("unknown --cpu %q (want all, host or baseline)", b.cpu)}
+		return usage(fmt.Errorf("unknown --cpu %q (want all, host or baseline)", b.cpu))
 	}
-	if b.verbose {
-		popts = append(popts, collector.WithPlanLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
-	}
-	p, err := collector.NewPlanner(b.root, popts...)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	for _, f := range files {
-		if err := p.AddProgram(f, "input"); err != nil {
-			return err
-		}
+	// The planner sets each resolver's CPU choice itself (after these options, so it wins).
+	if s.Resolve, err = resolverOptions(b.root, b.libPath, "host", "", "", b.cwd, b.libPath != ""); err != nil {
+		return usage(err)
 	}
 	for _, a := range b.adds {
 		src, dst, _ := strings.Cut(a, ":")
 		if dst == "" {
 			abs, err := filepath.Abs(src)
 			if err != nil {
-				return err
+				return usage(err)
 			}
 			dst = filepath.ToSlash(abs)
 		}
-		if err := p.AddHostPath(src, dst, "--add "+a); err != nil {
-			return err
+		s.Adds = append(s.Adds, collector.Add{Src: src, Dest: dst})
+	}
+	hostRoot := !rootfs.IsImageRef(b.root) && filepath.Clean(b.root) == "/"
+	for _, argv := range workloads {
+		w := collector.Workload{Argv: argv, Env: traceEnv(b.env), Timeout: b.traceTimeout, Stdout: stderr, Stderr: stderr}
+		if hostRoot {
+			w.Dir = b.cwd
 		}
+		s.Workloads = append(s.Workloads, w)
 	}
-	if err := addTraces(ctx, p, b, workloads, dest, stderr); err != nil {
-		return err
-	}
-	notes, err := p.ApplyRules(collector.RuleOptions{
-		Disabled: b.noRules, Gconv: b.gconv, Locales: b.locales,
-		Base: collector.BaseFiles{User: b.user, Certs: b.certs, TZData: b.tzdata},
-	})
-	if err != nil {
-		return err
-	}
-	if len(p.Problems) > 0 {
-		return fmt.Errorf("nothing written: the closure is incomplete:\n  %v", errors.Join(p.Problems...))
-	}
-	if b.workdir != "" {
-		if err := p.Tree().Add(collector.Entry{Path: b.workdir, Kind: collector.KindDir, Mode: 0o755, Why: []string{"--workdir"}}); err != nil {
-			return err
-		}
-	}
-	for _, n := range notes {
-		fmt.Fprintf(stderr, "scratchpack build: %s\n", n)
-	}
-	if b.explain {
-		return p.Tree().Explain(stdout)
-	}
-	if b.verbose {
-		for _, e := range p.Tree().Entries() {
-			if len(e.Why) > 0 {
-				fmt.Fprintf(stderr, "  %-60s %s\n", e.Path, strings.Join(e.Why, "; "))
-			}
-		}
-	}
-	n, size := p.Tree().Size()
-	mtime, err := sourceDateEpoch()
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	progress := progressf(stderr)
-	progress("writing %d entries, %s, to %s", n, collector.HumanSize(size), dest.Transport)
-
-	switch dest.Transport {
-	case "dir":
-		err = collector.WriteDir(p.Tree(), dest.Path, mtime, b.force)
-	case "tar":
-		err = collector.WriteTarFile(p.Tree(), dest.Path, mtime, b.force)
-	case "cpio":
-		err = collector.WriteCPIOFile(p.Tree(), dest.Path, mtime, b.force)
-	default:
-		return writeImage(ctx, b, files, p, dest, mtime, stdout, stderr)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, dest.Path)
-	return nil
-}
-
-func writeImage(ctx context.Context, b buildFlags, files []string, p *collector.Planner, dest collector.Dest, mtime time.Time, stdout, stderr io.Writer) error {
-	cfg := collector.ImageConfig{
-		Entrypoint: b.entrypoint, Cmd: b.cmd, Env: b.env, User: b.user, WorkingDir: b.workdir,
-		Created: mtime, Compression: b.compression,
-	}
-	if len(cfg.Entrypoint) == 0 {
-		cfg.Entrypoint = []string{absInImage(files[0], b)}
-	}
-	var err error
-	if cfg.Labels, err = keyValues("--label", b.labels); err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	if cfg.Annotations, err = keyValues("--annotation", b.annotations); err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	for _, e := range b.env {
-		if !strings.Contains(e, "=") {
-			return &exitError{code: 2, err: fmt.Errorf("--env %q: want K=V", e)}
-		}
-	}
-	if b.platform != "" {
-		if cfg.Platform, err = collector.ParsePlatform(b.platform); err != nil {
-			return &exitError{code: 2, err: err}
-		}
-	} else {
-		f := p.FirstProgram()
-		if cfg.Platform, err = collector.PlatformFor(f.Machine, f.Class, f.Data, f.Flags); err != nil {
-			return err
-		}
-	}
-	if b.base != "" {
-		if cfg.Base, err = collector.LoadBase(ctx, b.base, b.insecure, collector.WithBasePlatform(cfg.Platform)); err != nil {
-			return err
-		}
-	}
-	img, err := collector.BuildImage(p.Tree(), cfg)
-	if err != nil {
-		return err
-	}
-	digest, err := img.Digest()
-	if err != nil {
-		return err
-	}
-	switch dest.Transport {
-	case "oci":
-		err = collector.WriteOCILayout(img, dest.Path, dest.Ref, b.force)
-	case "docker-archive":
-		// A docker-archive keeps no manifest (docker load makes up its own), so the stable name of what it
-		// holds is the config digest: the image ID `docker load` prints.
-		err = collector.WriteDockerArchive(img, dest.Path, dest.Ref, b.force)
-		if err == nil {
-			digest, err = img.ConfigName()
-		}
-	case "docker":
-		var updates chan v1.Update
-		if isTerminal(stderr) {
-			updates = make(chan v1.Update, 16)
-			go showProgress(stderr, updates)
-		}
-		digest, err = collector.Push(ctx, img, dest.Ref, b.insecure, updates)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, digest)
-	return nil
-}
-
-// absInImage is where a FILE argument lands in the image: its absolute path inside the root.
-func absInImage(file string, b buildFlags) string {
-	if strings.HasPrefix(file, "/") {
-		return file
-	}
-	cwd := b.cwd
-	if cwd == "" {
-		if filepath.Clean(b.root) == "/" {
+	for _, f := range b.traceFiles {
+		cwd := b.traceFileCwd
+		if cwd == "" {
 			cwd, _ = os.Getwd()
-		} else {
-			cwd = "/"
+		}
+		s.TraceLogs = append(s.TraceLogs, collector.TraceLog{Path: f, Cwd: cwd})
+	}
+	output := ""
+	if dest.Path != "" && hostRoot {
+		output, _ = filepath.Abs(dest.Path) // an output outside the root cannot be traced inside it
+	}
+	s.TraceExclude = collector.DefaultTraceExclude(output)
+	if b.explain {
+		s.Explain = stdout
+	} else {
+		o := collector.SinkOptions{Force: b.force, Insecure: b.insecure}
+		if dest.Transport == "docker" && isTerminal(stderr) {
+			updates := make(chan v1.Update, 16)
+			go showProgress(stderr, updates)
+			o.Progress = updates
+		}
+		if s.Sink, err = collector.NewSink(dest, o); err != nil {
+			return usage(err)
 		}
 	}
-	return filepath.ToSlash(filepath.Join(cwd, file))
+	if rootfs.IsImageRef(b.root) && (len(s.Workloads) > 0 || len(s.TraceLogs) > 0) {
+		return usage(fmt.Errorf("--trace and --trace-file need a directory --root; %s is an image", b.root))
+	}
+	// Everything is checked before the root is opened: an image root is read whole.
+	if err := s.Check(); err != nil {
+		return collector.Spec{}, nil, withHint(err)
+	}
+	var ropts []rootfs.LoadOption
+	if platform != nil {
+		ropts = append(ropts, rootfs.WithPlatform(*platform))
+	}
+	ropts = append(ropts, rootfs.WithInsecure(b.insecure))
+	if s.Root, err = rootfs.Open(ctx, b.root, ropts...); err != nil {
+		return collector.Spec{}, nil, fmt.Errorf("opening the root: %w", err)
+	}
+	return s, func() { s.Root.Close() }, nil
 }
 
 func keyValues(flag string, kvs []string) (map[string]string, error) {
@@ -353,14 +288,6 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// progressf prints a progress line on stderr only when stderr is a terminal.
-func progressf(stderr io.Writer) func(format string, args ...any) {
-	if !isTerminal(stderr) {
-		return func(string, ...any) {}
-	}
-	return func(format string, args ...any) { fmt.Fprintf(stderr, "scratchpack build: "+format+"\n", args...) }
-}
-
 func showProgress(w io.Writer, updates <-chan v1.Update) {
 	for u := range updates {
 		if u.Error != nil {
@@ -372,3 +299,52 @@ func showProgress(w io.Writer, updates <-chan v1.Update) {
 	}
 	fmt.Fprintln(w)
 }
+
+// withHint adds the flag that would help to a library error.
+func withHint(err error) error {
+	switch {
+	case errors.Is(err, collector.ErrExists):
+		return fmt.Errorf("%w (use --force to replace it)", err)
+	case errors.Is(err, collector.ErrNoCABundle):
+		return fmt.Errorf("%w (or pass --certs never)", err)
+	case errors.Is(err, registry.ErrNotHTTPS):
+		return fmt.Errorf("%w (pass --insecure to allow plain HTTP)", err)
+	}
+	return err
+}
+
+// noteHandler prints a build's notes (Info and above) on stderr as "scratchpack build: NOTE", and with
+// verbose each file added (Debug) as "add PATH: WHY".
+type noteHandler struct {
+	w       io.Writer
+	verbose bool
+	attrs   []slog.Attr
+}
+
+func (h *noteHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo || h.verbose
+}
+
+func (h *noteHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelInfo {
+		_, err := fmt.Fprintf(h.w, "scratchpack build: %s\n", r.Message)
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("scratchpack build: " + r.Message)
+	for _, a := range h.attrs {
+		b.WriteString(" " + a.String())
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	_, err := fmt.Fprintln(h.w, b.String())
+	return err
+}
+
+func (h *noteHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &noteHandler{w: h.w, verbose: h.verbose, attrs: append(slices.Clone(h.attrs), attrs...)}
+}
+
+func (h *noteHandler) WithGroup(string) slog.Handler { return h }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"debug/elf"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/scratchpack/scratchpack/collector"
+	"github.com/scratchpack/scratchpack/collector/rootfs"
 	"github.com/scratchpack/scratchpack/elfdeps"
 )
 
@@ -25,12 +28,14 @@ func runDeps(args []string, stdout, stderr io.Writer) error {
 			"Lists what the dynamic loader would map for each FILE, reading ELF only (nothing is run).\n\nFlags:\n")
 		fl.PrintDefaults()
 	}
-	rootDir := fl.String("root", "/", "resolve inside this root directory (a sysroot), as under chroot")
+	rootDir := fl.String("root", "/", "resolve inside this root, as under chroot: a directory (a sysroot), or an image: oci:PATH[:TAG], docker-archive:PATH[:REF], docker://REF")
+	platform := fl.String("platform", "", "the platform os/arch[/variant] to pick from a multi-platform image --root (default: this machine's)")
+	insecure := fl.Bool("insecure", false, "allow a plain-HTTP registry for a docker:// --root (loopback ones are always allowed)")
 	libPath := fl.String("library-path", "", "resolve as if LD_LIBRARY_PATH were set to this value")
 	format := fl.String("format", "tree", "output format: tree, list or json")
 	cpuMode := fl.String("cpu", "host", "CPU-dependent choices: host (this machine's CPU), baseline (no optional feature) or all (every glibc-hwcaps variant)")
 	hwcaps := fl.String("hwcaps", "", "comma-separated glibc-hwcaps subdirectories to search, best first (overrides --cpu's)")
-	platform := fl.String("at-platform", "", "value of $PLATFORM and the legacy platform subdirectory (overrides --cpu's)")
+	atPlatform := fl.String("at-platform", "", "value of $PLATFORM and the legacy platform subdirectory (overrides --cpu's)")
 	cwd := fl.String("cwd", "", "working directory inside the root for relative names (default: the current directory with --root /, else /)")
 	verbose := fl.BoolP("verbose", "v", false, "log every candidate file tried to stderr")
 	if err := fl.Parse(args); err != nil {
@@ -49,16 +54,38 @@ func runDeps(args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 2, err: fmt.Errorf("unknown --format %q (want tree, list or json)", *format)}
 	}
 
-	opts, err := resolverOptions(*rootDir, *libPath, *cpuMode, *hwcaps, *platform, *cwd, fl.Changed("library-path"))
+	opts, err := resolverOptions(*rootDir, *libPath, *cpuMode, *hwcaps, *atPlatform, *cwd, fl.Changed("library-path"))
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	if *verbose {
 		opts = append(opts, elfdeps.WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	}
-	r, err := elfdeps.NewDir(*rootDir, opts...)
-	if err != nil {
-		return &exitError{code: 2, err: err}
+	var r *elfdeps.Resolver
+	if rootfs.IsImageRef(*rootDir) {
+		lopts := []rootfs.LoadOption{rootfs.WithInsecure(*insecure)}
+		if *platform != "" {
+			p, err := collector.ParsePlatform(*platform)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			lopts = append(lopts, rootfs.WithPlatform(p))
+		}
+		root, err := rootfs.Open(context.Background(), *rootDir, lopts...)
+		if err != nil {
+			return fmt.Errorf("opening the root: %w", err)
+		}
+		defer root.Close()
+		r, err = elfdeps.New(root, opts...)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+	} else {
+		// A directory is read through os.DirFS: resolving opens only the real paths elfdeps found, and this
+		// is the fastest way there (deps is read-only; build reads through rootfs.Dir).
+		if r, err = elfdeps.NewDir(*rootDir, opts...); err != nil {
+			return &exitError{code: 2, err: err}
+		}
 	}
 	inputs := fl.Args()
 	results, errs := r.ResolveAll(inputs)

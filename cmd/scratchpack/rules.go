@@ -14,7 +14,7 @@ func runRules(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "Rules `scratchpack build` applies, in order (switch one off with --no-rule NAME):")
 	for _, r := range collector.Rules() {
-		fmt.Fprintf(stdout, "  %-12s %s\n", r.Name, r.Summary)
+		fmt.Fprintf(stdout, "  %-12s %s\n", r.Name(), r.Summary())
 	}
 	return nil
 }

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/scratchpack/scratchpack/collector"
-	"github.com/scratchpack/scratchpack/internal/trace"
 )
 
 // traceAfterDash is --trace's value when given alone: trace the command after "--".
@@ -95,71 +90,6 @@ func splitCommand(s string) ([]string, error) {
 		out = append(out, cur.String())
 	}
 	return out, nil
-}
-
-// addTraces runs each workload under ptrace (inside the root when one is given), reads each strace log, and
-// adds what they used to the plan.
-func addTraces(ctx context.Context, p *collector.Planner, b buildFlags, workloads [][]string, dest collector.Dest, stderr io.Writer) error {
-	if len(workloads) == 0 && len(b.traceFiles) == 0 {
-		return nil
-	}
-	output := ""
-	if dest.Path != "" {
-		if abs, err := filepath.Abs(dest.Path); err == nil {
-			output = abs
-			if filepath.Clean(b.root) != "/" {
-				output = "" // an output outside the root cannot be traced inside it
-			}
-		}
-	}
-	ex := collector.DefaultTraceExclude(output)
-	for _, argv := range workloads {
-		name := strings.Join(argv, " ")
-		fmt.Fprintf(stderr, "scratchpack build: --trace runs %q (the only mode of scratchpack that runs anything)\n", name)
-		opts := trace.Options{Stdout: stderr, Stderr: stderr, Timeout: b.traceTimeout, Env: traceEnv(b.env)}
-		if filepath.Clean(b.root) != "/" {
-			opts.Root = b.root
-		} else if b.cwd != "" {
-			opts.Dir = b.cwd
-		}
-		accesses, code, err := trace.Run(ctx, argv, opts)
-		if err != nil {
-			return fmt.Errorf("--trace %q: %w", name, err)
-		}
-		if code != 0 {
-			fmt.Fprintf(stderr, "scratchpack build: warning: %q exited with status %d; its files are added anyway\n", name, code)
-		}
-		notes, err := p.AddTraced(accesses, name, ex)
-		if err != nil {
-			return err
-		}
-		for _, n := range notes {
-			fmt.Fprintf(stderr, "scratchpack build: %s\n", n)
-		}
-	}
-	for _, file := range b.traceFiles {
-		f, err := os.Open(file)
-		if err != nil {
-			return fmt.Errorf("--trace-file: %w", err)
-		}
-		cwd := b.traceFileCwd
-		if cwd == "" {
-			cwd, _ = os.Getwd()
-		}
-		accesses, err := trace.ParseStrace(f, cwd)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("--trace-file %s: %w", file, err)
-		}
-		notes, err := p.AddTraced(accesses, "strace log "+file, ex)
-		if err != nil {
-			return err
-		}
-		for _, n := range notes {
-			fmt.Fprintf(stderr, "scratchpack build: %s\n", n)
-		}
-	}
-	return nil
 }
 
 // traceEnv is the traced workload's environment: a usual PATH plus the image's --env values, so the

@@ -1,0 +1,301 @@
+package collector
+
+import (
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/scratchpack/scratchpack/collector/rootfs"
+	"github.com/scratchpack/scratchpack/elfdeps"
+	"github.com/scratchpack/scratchpack/internal/trace"
+)
+
+// Spec is one build: what to take from which root, what to add, and where to write it. Build runs it.
+type Spec struct {
+	// Root is where programs and their closures are read from (a directory or an image).
+	Root rootfs.FS
+	// Programs are the ELF programs or #! scripts to put in, paths inside the root (relative ones against
+	// the resolver's working directory).
+	Programs []string
+	// Adds are host files or trees to put in.
+	Adds []Add
+	// Resolve are options for every resolver (library path, working directory); CPUs the CPU choices
+	// whose union goes in (default AllCPUVariants).
+	Resolve []elfdeps.Option
+	CPUs    []func(elf.Machine, elf.Class) elfdeps.CPU
+	// Workloads are commands run under ptrace, and TraceLogs strace logs read, whose files are added.
+	Workloads []Workload
+	TraceLogs []TraceLog
+	// TraceExclude leaves paths out of what traces add (DefaultTraceExclude when zero).
+	TraceExclude TraceExclude
+	// Rules tunes the run-time rules.
+	Rules RuleOptions
+	// WorkDir, if set, is made as a directory in the image (and is the config's working directory).
+	WorkDir string
+	// Image is the image config (for image outputs). An unset Entrypoint is the first program's path; an
+	// unset platform comes from the first program's ELF header.
+	Image ImageConfig
+	// Base, if set, is the base image's reference (oci:..., docker-archive:..., docker://...), loaded for the
+	// image's platform; Insecure allows a plain-HTTP registry for it.
+	Base     string
+	Insecure bool
+	// Sink is where the result goes; nil with Explain.
+	Sink Sink
+	// Explain, if set, receives every path's chain of reasons and nothing is written.
+	Explain io.Writer
+	// Log receives notes (Info: what rules and traces added, what runs) and each file added (Debug).
+	Log *slog.Logger
+}
+
+// Add is a host file or tree put at Dest in the image.
+type Add struct {
+	Src, Dest string
+}
+
+// Workload is a command run under ptrace (inside the root when it is a directory other than "/").
+type Workload struct {
+	Argv    []string
+	Env     []string      // its whole environment
+	Dir     string        // its working directory on the host, with the root "/"
+	Timeout time.Duration // 0: no limit
+	Stdout  io.Writer     // nil: discarded
+	Stderr  io.Writer
+}
+
+// TraceLog is an `strace -f` log to read: Cwd is the directory strace ran in, for relative paths.
+type TraceLog struct {
+	Path, Cwd string
+}
+
+// Result is what a build made.
+type Result struct {
+	Tree   *Tree
+	Notes  []string
+	Output string // what the sink returned: the path written or the image digest
+}
+
+// Build runs the pipeline: plan the programs' closures in the root, add the host files and what traces
+// used, apply the rules, then make the image if the sink wants one and publish. Every input is checked
+// before anything runs or is written.
+func Build(ctx context.Context, s Spec) (*Result, error) {
+	if s.Root == nil {
+		return nil, errors.New("no root to build from")
+	}
+	if err := s.Check(); err != nil {
+		return nil, err
+	}
+	log := s.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	res := &Result{}
+	note := func(n string) {
+		res.Notes = append(res.Notes, n)
+		log.Info(n)
+	}
+	popts := []PlanOption{WithResolverOptions(s.Resolve...), WithPlanLogger(log)}
+	if len(s.CPUs) > 0 {
+		popts = append(popts, WithCPUs(s.CPUs...))
+	}
+	p, err := NewPlanner(s.Root, popts...)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range s.Programs {
+		if err := p.AddProgram(f); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range s.Adds {
+		if err := p.AddHostPath(a.Src, a.Dest, Origin{Kind: OriginAdded, RootPath: a.Src, Reason: "added from " + a.Src}); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.addTraces(ctx, s, note); err != nil {
+		return nil, err
+	}
+	notes, err := p.ApplyRules(s.Rules)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Problems) > 0 {
+		return nil, fmt.Errorf("nothing written: the closure is incomplete:\n  %v", errors.Join(p.Problems...))
+	}
+	if s.WorkDir != "" {
+		if err := p.AddDir(s.WorkDir, 0o755, Origin{Kind: OriginConfig, Reason: "working directory"}); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range notes {
+		note(n)
+	}
+	res.Tree = p.Tree()
+	if s.Explain != nil {
+		return res, p.Tree().Explain(s.Explain)
+	}
+	a := Artifact{Tree: p.Tree(), MTime: s.Image.Created}
+	if s.Sink.WantsImage() {
+		if a.Image, err = p.image(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	if res.Output, err = s.Sink.Publish(ctx, a); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Check validates everything in the spec but the root, before any work: Build calls it first, and a
+// caller may call it before it opens the root (an image root is read whole when opened).
+func (s Spec) Check() error {
+	if len(s.Programs) == 0 && len(s.Adds) == 0 {
+		return errors.New("nothing to put in the image: no program and no file")
+	}
+	if s.Sink == nil && s.Explain == nil {
+		return errors.New("no output")
+	}
+	for _, d := range s.Rules.Disabled {
+		if !HasRule(d) {
+			return fmt.Errorf("no rule named %q (see `scratchpack rules`)", d)
+		}
+	}
+	switch s.Rules.Base.Certs {
+	case "", "auto", "always", "never":
+	default:
+		return fmt.Errorf("certificates %q: want auto, always or never", s.Rules.Base.Certs)
+	}
+	switch s.Image.Compression {
+	case "", "gzip", "zstd":
+	default:
+		return fmt.Errorf("layer compression %q: want gzip or zstd", s.Image.Compression)
+	}
+	if s.WorkDir != "" && !strings.HasPrefix(s.WorkDir, "/") {
+		return fmt.Errorf("working directory %q is not absolute", s.WorkDir)
+	}
+	for _, kv := range s.Image.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("environment variable %q: want K=V", kv)
+		}
+	}
+	for _, a := range s.Adds {
+		if _, err := cleanPath(a.Dest); err != nil {
+			return fmt.Errorf("adding %s: %w", a.Src, err)
+		}
+	}
+	if (len(s.Workloads) > 0 || len(s.TraceLogs) > 0) && s.Root != nil && hostDir(s.Root) == "" {
+		return fmt.Errorf("tracing a run needs a directory root; %s is an image", s.Root)
+	}
+	if s.Sink != nil && s.Explain == nil {
+		if err := s.Sink.Check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hostDir is the absolute host directory of a directory root, or "".
+func hostDir(root rootfs.FS) string {
+	d, ok := root.(*rootfs.Dir)
+	if !ok {
+		return ""
+	}
+	abs, err := filepath.Abs(d.String())
+	if err != nil {
+		return ""
+	}
+	return abs
+}
+
+// addTraces runs each workload under ptrace (inside the root when it is not "/"), reads each strace log,
+// and adds what they used.
+func (p *Planner) addTraces(ctx context.Context, s Spec, note func(string)) error {
+	ex := s.TraceExclude
+	if len(ex.Prefixes) == 0 {
+		ex = DefaultTraceExclude("")
+	}
+	root := hostDir(s.Root)
+	for _, w := range s.Workloads {
+		name := strings.Join(w.Argv, " ")
+		note(fmt.Sprintf("running %q under ptrace (the only mode of scratchpack that runs anything)", name))
+		opts := trace.Options{Stdout: w.Stdout, Stderr: w.Stderr, Timeout: w.Timeout, Env: w.Env}
+		if opts.Stdout == nil {
+			opts.Stdout = io.Discard
+		}
+		if opts.Stderr == nil {
+			opts.Stderr = io.Discard
+		}
+		if root != "/" {
+			opts.Root = root
+		} else {
+			opts.Dir = w.Dir
+		}
+		accesses, code, err := trace.Run(ctx, w.Argv, opts)
+		if err != nil {
+			return fmt.Errorf("tracing %q: %w", name, err)
+		}
+		if code != 0 {
+			note(fmt.Sprintf("warning: %q exited with status %d; its files are added anyway", name, code))
+		}
+		notes, err := p.addTraced(accesses, name, ex)
+		if err != nil {
+			return err
+		}
+		for _, n := range notes {
+			note(n)
+		}
+	}
+	for _, l := range s.TraceLogs {
+		f, err := os.Open(l.Path)
+		if err != nil {
+			return fmt.Errorf("reading the strace log: %w", err)
+		}
+		accesses, err := trace.ParseStrace(f, l.Cwd)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("reading the strace log %s: %w", l.Path, err)
+		}
+		notes, err := p.addTraced(accesses, "strace log "+l.Path, ex)
+		if err != nil {
+			return err
+		}
+		for _, n := range notes {
+			note(n)
+		}
+	}
+	return nil
+}
+
+// image makes the image of the planned tree with the spec's config.
+func (p *Planner) image(ctx context.Context, s Spec) (img v1.Image, err error) {
+	cfg := s.Image
+	if cfg.WorkingDir == "" {
+		cfg.WorkingDir = s.WorkDir
+	}
+	if cfg.Entrypoint == nil && len(p.programPaths) > 0 {
+		cfg.Entrypoint = []string{p.programPaths[0]}
+	}
+	if cfg.Platform.Architecture == "" {
+		f := p.FirstProgram()
+		if f == nil {
+			return nil, errors.New("the image platform is unknown: no program to take it from; name it")
+		}
+		if cfg.Platform, err = PlatformFor(f.Machine, f.Class, f.Data, f.Flags); err != nil {
+			return nil, err
+		}
+	}
+	if s.Base != "" && cfg.Base == nil {
+		if cfg.Base, err = rootfs.LoadImage(ctx, s.Base, rootfs.WithPlatform(cfg.Platform), rootfs.WithInsecure(s.Insecure)); err != nil {
+			return nil, fmt.Errorf("base %s: %w", s.Base, err)
+		}
+	}
+	return BuildImage(p.Tree(), cfg)
+}

@@ -1,0 +1,48 @@
+package collector
+
+import (
+	"fmt"
+	"strings"
+)
+
+// localeRule adds the data of each locale asked for.
+type localeRule struct{}
+
+func (localeRule) Name() string { return "locale" }
+
+func (localeRule) Summary() string {
+	return "locale data for each --locale NAME (/usr/lib/locale/NAME or the locale archive)"
+}
+
+func (localeRule) Apply(v View, o RuleOptions) ([]string, error) {
+	var notes []string
+	for _, name := range o.Locales {
+		origin := ruleOrigin("locale", "locale "+name+" asked for", "")
+		found := false
+		for _, cand := range localeDirs(name) {
+			if _, err := v.Lookup(cand); err == nil {
+				if err := v.AddRootPath(cand, origin); err != nil {
+					return nil, err
+				}
+				notes = append(notes, fmt.Sprintf("added %s for %s (set LANG=%s in the image's environment)", cand, name, name))
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("locale %s: none of %s is in the root (generate it with locale-gen)", name, strings.Join(localeDirs(name), ", "))
+		}
+	}
+	return notes, nil
+}
+
+// localeDirs are where glibc looks for a locale: its own directory (with the codeset normalised as glibc
+// does: "UTF-8" becomes "utf8"), else the locale archive.
+func localeDirs(name string) []string {
+	dirs := []string{"/usr/lib/locale/" + name}
+	if lang, cs, ok := strings.Cut(name, "."); ok {
+		norm := strings.ToLower(strings.ReplaceAll(cs, "-", ""))
+		dirs = append(dirs, "/usr/lib/locale/"+lang+"."+norm)
+	}
+	return append(dirs, "/usr/lib/locale/locale-archive")
+}

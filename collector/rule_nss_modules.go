@@ -1,0 +1,71 @@
+package collector
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// nssModulesRule adds the NSS modules glibc dlopens for the sources the image's nsswitch.conf names.
+type nssModulesRule struct{}
+
+func (nssModulesRule) Name() string { return "nss-modules" }
+
+func (nssModulesRule) Summary() string {
+	return "libnss_NAME.so.2 for every source nsswitch.conf names, as glibc dlopens them (files and dns are built into glibc >= 2.34)"
+}
+
+// nssBuiltin are the NSS sources glibc 2.34 and later carry inside libc.so.6.
+var nssBuiltin = []string{"files", "dns"}
+
+func (nssModulesRule) Apply(v View, _ RuleOptions) ([]string, error) {
+	libc := glibcLibc(v)
+	if libc == "" {
+		return nil, nil
+	}
+	data, err := v.ReadEntry("/etc/nsswitch.conf")
+	if err != nil {
+		return nil, nil // no nsswitch.conf in the image: glibc's defaults use only built-in sources
+	}
+	builtin := nssBuiltin
+	if !glibcAtLeast234(v, libc) {
+		builtin = nil
+	}
+	var notes []string
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		db, sources, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		for _, src := range strings.Fields(sources) {
+			if strings.HasPrefix(src, "[") || strings.HasSuffix(src, "]") || strings.Contains(src, "=") {
+				continue // an action such as [NOTFOUND=return]
+			}
+			if slices.Contains(builtin, src) || seen[src] {
+				continue
+			}
+			seen[src] = true
+			mod := "libnss_" + src + ".so.2"
+			o := ruleOrigin("nss-modules", fmt.Sprintf("nsswitch.conf line %q", strings.TrimSpace(line)), "/etc/nsswitch.conf")
+			added, err := v.Dlopen(mod, o)
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("%s (for %q) is not in the root: glibc skips a missing module, so lookups through it will fail", mod, strings.TrimSpace(db)))
+				continue
+			}
+			notes = append(notes, fmt.Sprintf("added %s for %q", strings.Join(added, ", "), strings.TrimSpace(line)))
+		}
+	}
+	return notes, nil
+}
+
+// glibcAtLeast234 reports whether the libc at image path lib defines symbol version GLIBC_2.34 (when files
+// and dns moved into libc).
+func glibcAtLeast234(v View, lib string) bool {
+	data, err := v.ReadEntry(lib)
+	return err != nil || bytes.Contains(data, []byte("GLIBC_2.34\x00"))
+}

@@ -1,0 +1,58 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Artifact is what a sink writes: the tree, and the image made of it when the sink wants one.
+type Artifact struct {
+	Tree  *Tree
+	Image v1.Image  // set when the sink's WantsImage is true
+	MTime time.Time // every entry's time in a tree output
+}
+
+// A Sink writes a built root somewhere: a directory, a tarball, an initramfs, an OCI layout, a docker-load
+// archive or a registry. Every output is one Sink (ko's publish.Interface is the model); a new output is a
+// new file, not a new case in a switch.
+type Sink interface {
+	// Check fails, before any work is done, when the output cannot be written (its parent is missing, or it
+	// exists and may not be replaced).
+	Check() error
+	// WantsImage reports whether Publish needs Artifact.Image.
+	WantsImage() bool
+	// Publish writes the artifact and returns what names the result: the path written, or the image's
+	// digest (for a docker archive, the config digest: the image ID docker load prints).
+	Publish(ctx context.Context, a Artifact) (string, error)
+	// String names the output for messages.
+	String() string
+}
+
+// SinkOptions are what outputs share.
+type SinkOptions struct {
+	Force    bool             // replace an existing output
+	Insecure bool             // allow a plain-HTTP registry (loopback ones always are)
+	Progress chan<- v1.Update // push progress, closed when the push ends; nil for none
+}
+
+// NewSink returns the sink for a parsed output.
+func NewSink(d Dest, o SinkOptions) (Sink, error) {
+	switch d.Transport {
+	case "dir":
+		return &DirSink{Path: d.Path, Force: o.Force}, nil
+	case "tar":
+		return &TarSink{Path: d.Path, Force: o.Force}, nil
+	case "cpio":
+		return &CPIOSink{Path: d.Path, Force: o.Force}, nil
+	case "oci":
+		return &LayoutSink{Path: d.Path, Tag: d.Ref, Force: o.Force}, nil
+	case "docker-archive":
+		return &ArchiveSink{Path: d.Path, Ref: d.Ref, Force: o.Force}, nil
+	case "docker":
+		return &RegistrySink{Ref: d.Ref, Insecure: o.Insecure, Progress: o.Progress}, nil
+	}
+	return nil, fmt.Errorf("output %q: unknown transport %q: want one of %s", d.Path, d.Transport, transportForms())
+}

@@ -1,0 +1,30 @@
+package collector
+
+import (
+	"context"
+	"errors"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// RegistrySink pushes the image to a registry (see Push).
+type RegistrySink struct {
+	Ref      string
+	Insecure bool
+	Progress chan<- v1.Update
+}
+
+func (s *RegistrySink) Check() error     { return nil }
+func (s *RegistrySink) WantsImage() bool { return true }
+func (s *RegistrySink) String() string   { return "docker://" + s.Ref }
+
+func (s *RegistrySink) Publish(ctx context.Context, a Artifact) (string, error) {
+	if a.Image == nil {
+		return "", errors.New("no image to push")
+	}
+	d, err := Push(ctx, a.Image, s.Ref, s.Insecure, s.Progress)
+	if err != nil {
+		return "", err
+	}
+	return d.String(), nil
+}

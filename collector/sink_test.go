@@ -1,0 +1,190 @@
+package collector
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// TestSinks writes the same tree through every sink NewSink makes and reads each result back with the
+// reader of its format.
+func TestSinks(t *testing.T) {
+	tr := sampleTree(t)
+	img, err := BuildImage(tr, ImageConfig{Platform: amd64, Entrypoint: []string{"/usr/bin/prog"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	configID, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := newRegistry(t, nil)
+
+	// hostsOf reads back the content of etc/hosts in each kind of output.
+	fromTar := func(r io.Reader) string {
+		tr := tar.NewReader(r)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				return ""
+			}
+			if h.Name == "etc/hosts" {
+				b, _ := io.ReadAll(tr)
+				return string(b)
+			}
+		}
+	}
+	fromImage := func(img v1.Image) string {
+		ls, err := img.Layers()
+		if err != nil || len(ls) != 1 {
+			return ""
+		}
+		rc, err := ls[0].Uncompressed()
+		if err != nil {
+			return ""
+		}
+		defer rc.Close()
+		return fromTar(rc)
+	}
+	const hosts = "127.0.0.1 localhost\n"
+	for _, tc := range []struct {
+		dest       string
+		wantType   Sink
+		wantsImage bool
+		want       string // what Publish returns: "path", "digest" or "config"
+		read       func(t *testing.T, path string) string
+	}{
+		{"dir:out", &DirSink{}, false, "path", func(t *testing.T, p string) string {
+			b, _ := os.ReadFile(filepath.Join(p, "etc/hosts"))
+			return string(b)
+		}},
+		{"tar:out.tar", &TarSink{}, false, "path", func(t *testing.T, p string) string {
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			return fromTar(f)
+		}},
+		{"cpio:out.cpio", &CPIOSink{}, false, "path", func(t *testing.T, p string) string {
+			data, _ := os.ReadFile(p)
+			if bytes.Contains(data, []byte("etc/hosts\x00")) && bytes.Contains(data, []byte(hosts)) {
+				return hosts
+			}
+			return ""
+		}},
+		{"oci:layout:v1", &LayoutSink{}, true, "digest", func(t *testing.T, p string) string {
+			idx, err := layout.ImageIndexFromPath(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := idx.Image(digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fromImage(got)
+		}},
+		{"docker-archive:out.tar:x/y:1", &ArchiveSink{}, true, "config", func(t *testing.T, p string) string {
+			tag, _ := name.NewTag("x/y:1")
+			got, err := tarball.ImageFromPath(p, &tag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fromImage(got)
+		}},
+		{"docker://" + host + "/scratch/x:1", &RegistrySink{}, true, "digest", func(t *testing.T, _ string) string {
+			ref, _ := name.ParseReference(host+"/scratch/x:1", name.Insecure)
+			got, err := remote.Image(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fromImage(got)
+		}},
+	} {
+		t.Run(tc.dest, func(t *testing.T) {
+			d, err := ParseDest(tc.dest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if d.Path != "" {
+				d.Path = filepath.Join(dir, d.Path)
+			}
+			s, err := NewSink(d, SinkOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := typeName(s), typeName(tc.wantType); got != want {
+				t.Fatalf("NewSink(%s) is a %s, want a %s", tc.dest, got, want)
+			}
+			if s.WantsImage() != tc.wantsImage {
+				t.Errorf("WantsImage = %v, want %v", s.WantsImage(), tc.wantsImage)
+			}
+			if err := s.Check(); err != nil {
+				t.Fatalf("Check before writing: %v", err)
+			}
+			a := Artifact{Tree: tr, MTime: time.Unix(1700000000, 0)}
+			if s.WantsImage() {
+				a.Image = img
+			}
+			out, err := s.Publish(context.Background(), a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"path": d.Path, "digest": digest.String(), "config": configID.String()}[tc.want]
+			if out != want {
+				t.Errorf("Publish returned %q, want %q", out, want)
+			}
+			if got := tc.read(t, d.Path); got != hosts {
+				t.Errorf("etc/hosts read back from %s: %q, want %q", tc.dest, got, hosts)
+			}
+			if d.Path == "" {
+				return
+			}
+			// Written once, the output is refused without force, before any work.
+			if err := s.Check(); !errors.Is(err, ErrExists) {
+				t.Errorf("Check over the written output: %v, want ErrExists", err)
+			}
+			if _, err := s.Publish(context.Background(), a); !errors.Is(err, ErrExists) {
+				t.Errorf("Publish over the written output: %v, want ErrExists", err)
+			}
+		})
+	}
+	if _, err := (&LayoutSink{Path: filepath.Join(t.TempDir(), "x")}).Publish(context.Background(), Artifact{Tree: tr}); err == nil {
+		t.Error("an image sink published without an image")
+	}
+}
+
+func typeName(s Sink) string {
+	switch s.(type) {
+	case *DirSink:
+		return "DirSink"
+	case *TarSink:
+		return "TarSink"
+	case *CPIOSink:
+		return "CPIOSink"
+	case *LayoutSink:
+		return "LayoutSink"
+	case *ArchiveSink:
+		return "ArchiveSink"
+	case *RegistrySink:
+		return "RegistrySink"
+	}
+	return "unknown"
+}
