@@ -3,6 +3,8 @@ package collector
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -55,4 +57,44 @@ func NewSink(d Dest, o SinkOptions) (Sink, error) {
 		return &RegistrySink{Ref: d.Ref, Insecure: o.Insecure, Progress: o.Progress}, nil
 	}
 	return nil, fmt.Errorf("output %q: unknown transport %q: want one of %s", d.Path, d.Transport, transportForms())
+}
+
+// Multi is one sink that writes to each of sinks in turn (ko's MultiPublisher is the model): it checks
+// them all before any work, builds the image once for those that want one, and returns their results one
+// per line, in order.
+func Multi(sinks ...Sink) Sink { return multiSink(sinks) }
+
+type multiSink []Sink
+
+func (m multiSink) Check() error {
+	for _, s := range m {
+		if err := s.Check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m multiSink) WantsImage() bool {
+	return slices.ContainsFunc(m, func(s Sink) bool { return s.WantsImage() })
+}
+
+func (m multiSink) Publish(ctx context.Context, a Artifact) (string, error) {
+	var out []string
+	for _, s := range m {
+		r, err := s.Publish(ctx, a)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", s, err)
+		}
+		out = append(out, r)
+	}
+	return strings.Join(out, "\n"), nil
+}
+
+func (m multiSink) String() string {
+	var names []string
+	for _, s := range m {
+		names = append(names, s.String())
+	}
+	return strings.Join(names, ", ")
 }

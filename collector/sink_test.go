@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,4 +188,43 @@ func typeName(s Sink) string {
 		return "RegistrySink"
 	}
 	return "unknown"
+}
+
+// TestMultiSink writes one build to a directory and an OCI layout: both checked before any work, the image
+// made once, the results one per line in order; a failing output names itself.
+func TestMultiSink(t *testing.T) {
+	tr := sampleTree(t)
+	img, err := BuildImage(tr, ImageConfig{Platform: amd64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	root, layoutDir := filepath.Join(dir, "root"), filepath.Join(dir, "layout")
+	m := Multi(&DirSink{Path: root}, &LayoutSink{Path: layoutDir, Tag: "v1"})
+	if !m.WantsImage() {
+		t.Error("WantsImage is false although the layout wants one")
+	}
+	if err := m.Check(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Publish(context.Background(), Artifact{Tree: tr, Image: img})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := root + "\n" + mustDigest(t, img).String(); out != want {
+		t.Errorf("Publish = %q, want %q", out, want)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/hosts")); err != nil {
+		t.Errorf("the directory output: %v", err)
+	}
+	if _, err := layout.ImageIndexFromPath(layoutDir); err != nil {
+		t.Errorf("the layout output: %v", err)
+	}
+	if err := m.Check(); !errors.Is(err, ErrExists) {
+		t.Errorf("Check over written outputs: %v, want ErrExists", err)
+	}
+	bad := Multi(&DirSink{Path: filepath.Join(dir, "new")}, &TarSink{Path: filepath.Join(dir, "missing", "x.tar")})
+	if _, err := bad.Publish(context.Background(), Artifact{Tree: tr}); err == nil || !strings.Contains(err.Error(), "tar:"+filepath.Join(dir, "missing")) {
+		t.Errorf("a failing output: %v, want an error naming it", err)
+	}
 }

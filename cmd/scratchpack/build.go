@@ -25,7 +25,7 @@ import (
 
 type buildFlags struct {
 	root, libPath, cpu, cwd          string
-	output                           string
+	outputs                          []string
 	adds                             []string
 	entrypoint, cmd, env             []string
 	user, workdir                    string
@@ -55,7 +55,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		fl.PrintDefaults()
 	}
 	var b buildFlags
-	fl.StringVarP(&b.output, "output", "o", "", "where to write the result (see above; required)")
+	fl.StringArrayVarP(&b.outputs, "output", "o", nil, "where to write the result (see above; required); repeatable: one build, several outputs, one result line each")
 	fl.StringVar(&b.root, "root", "/", "take FILEs and their libraries from this root: a directory (a sysroot), or an image: oci:PATH[:TAG], docker-archive:PATH[:REF], docker://REF")
 	fl.StringVar(&b.libPath, "library-path", "", "resolve as if LD_LIBRARY_PATH were set to this value")
 	fl.StringVar(&b.cpu, "cpu", "all", "which CPU variants to include: all (every glibc-hwcaps variant the loader could pick on any CPU), host or baseline")
@@ -105,18 +105,29 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		fl.Usage()
 		return &exitError{code: 2, err: errors.New("no FILE given")}
 	}
-	var dest collector.Dest
-	switch {
-	case b.output == "" && !b.explain:
+	if len(b.outputs) == 0 && !b.explain {
 		return &exitError{code: 2, err: errors.New("no output given: -o DEST (for example -o dir:out or -o oci:image:latest)")}
-	case b.output != "":
-		if dest, err = collector.ParseDest(b.output); err != nil {
+	}
+	var dests []collector.Dest
+	seen := map[string]string{}
+	for _, o := range b.outputs {
+		d, err := collector.ParseDest(o)
+		if err != nil {
 			return &exitError{code: 2, err: err}
 		}
+		key := "docker://" + d.Ref
+		if d.Path != "" {
+			key, _ = filepath.Abs(d.Path)
+		}
+		if prev, ok := seen[key]; ok {
+			return &exitError{code: 2, err: fmt.Errorf("-o %s and -o %s write the same place", prev, o)}
+		}
+		seen[key] = o
+		dests = append(dests, d)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	spec, cleanup, err := b.spec(ctx, files, workloads, dest, stdout, stderr)
+	spec, cleanup, err := b.spec(ctx, files, workloads, dests, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -140,7 +151,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 }
 
 // spec maps the flags to a build spec; usage errors exit 2. cleanup closes the root.
-func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]string, dest collector.Dest, stdout, stderr io.Writer) (collector.Spec, func(), error) {
+func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]string, dests []collector.Dest, stdout, stderr io.Writer) (collector.Spec, func(), error) {
 	usage := func(err error) (collector.Spec, func(), error) {
 		return collector.Spec{}, nil, &exitError{code: 2, err: err}
 	}
@@ -159,11 +170,6 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	}
 	if s.Image.Annotations, err = keyValues("--annotation", b.annotations); err != nil {
 		return usage(err)
-	}
-	for _, e := range b.env {
-		if !strings.Contains(e, "=") {
-			return usage(fmt.Errorf("--env %q: want K=V", e))
-		}
 	}
 	var platform *v1.Platform
 	if b.platform != "" {
@@ -214,22 +220,33 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 		}
 		s.TraceLogs = append(s.TraceLogs, collector.TraceLog{Path: f, Cwd: cwd})
 	}
-	output := ""
-	if dest.Path != "" && hostRoot {
-		output, _ = filepath.Abs(dest.Path) // an output outside the root cannot be traced inside it
+	s.TraceExclude = collector.DefaultTraceExclude("")
+	for _, d := range dests {
+		if d.Path != "" && hostRoot { // an output outside the root cannot be traced inside it
+			abs, _ := filepath.Abs(d.Path)
+			s.TraceExclude.Prefixes = append(s.TraceExclude.Prefixes, abs)
+		}
 	}
-	s.TraceExclude = collector.DefaultTraceExclude(output)
 	if b.explain {
 		s.Explain = stdout
 	} else {
-		o := collector.SinkOptions{Force: b.force, Insecure: b.insecure}
-		if dest.Transport == "docker" && isTerminal(stderr) {
-			updates := make(chan v1.Update, 16)
-			go showProgress(stderr, updates)
-			o.Progress = updates
+		var sinks []collector.Sink
+		for _, d := range dests {
+			o := collector.SinkOptions{Force: b.force, Insecure: b.insecure}
+			if d.Transport == "docker" && isTerminal(stderr) {
+				updates := make(chan v1.Update, 16)
+				go showProgress(stderr, updates)
+				o.Progress = updates
+			}
+			sink, err := collector.NewSink(d, o)
+			if err != nil {
+				return usage(err)
+			}
+			sinks = append(sinks, sink)
 		}
-		if s.Sink, err = collector.NewSink(dest, o); err != nil {
-			return usage(err)
+		s.Sink = sinks[0]
+		if len(sinks) > 1 {
+			s.Sink = collector.Multi(sinks...)
 		}
 	}
 	if rootfs.IsImageRef(b.root) && (len(s.Workloads) > 0 || len(s.TraceLogs) > 0) {
