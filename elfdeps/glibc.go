@@ -13,9 +13,10 @@ import (
 // searchDir is one directory of a search list, as glibc's fillin_rpath leaves it: with a trailing '/', or ""
 // for an empty element (the working directory).
 type searchDir struct {
-	dir string
-	how How
-	via *Object
+	dir    string
+	how    How
+	via    *Object
+	origin bool // expanded from via's $ORIGIN
 }
 
 func (d searchDir) String() string {
@@ -236,7 +237,7 @@ func (s *glibcLoad) add(name, p string, rp resolved, f *File, loader *Object, d 
 		o.Dir = s.r.opts.workDir
 	}
 	if d.via != nil {
-		o.Via = d.via.Path
+		o.Via, o.ViaOrigin = d.via.Path, d.origin
 	}
 	s.byReal[rp.real] = o
 	s.queue = append(s.queue, o)
@@ -480,6 +481,7 @@ func (s *glibcLoad) runpathOf(o *Object) []searchDir {
 func (s *glibcLoad) decompose(list, seps string, how How, owner *Object, named bool) []searchDir {
 	var dirs []searchDir
 	for _, el := range splitAny(list, seps) {
+		origin := hasOriginDST(el)
 		if el != "" {
 			var ok bool
 			if el, ok = s.expand(el, owner); !ok || el == "" {
@@ -497,7 +499,7 @@ func (s *glibcLoad) decompose(list, seps string, how How, owner *Object, named b
 		}
 		d := searchDir{dir: el, how: how}
 		if named {
-			d.via = owner
+			d.via, d.origin = owner, origin
 		}
 		dirs = append(dirs, d)
 	}
@@ -537,6 +539,17 @@ func (s *glibcLoad) expand(in string, o *Object) (string, bool) {
 		i += n
 	}
 	return b.String(), true
+}
+
+// hasOriginDST reports whether a search path element uses $ORIGIN (braced or not).
+func hasOriginDST(el string) bool {
+	for i := strings.IndexByte(el, '$'); i >= 0; i = strings.IndexByte(el, '$') {
+		if isDST(el[i+1:], "ORIGIN") > 0 {
+			return true
+		}
+		el = el[i+1:]
+	}
+	return false
 }
 
 // isDST is glibc's is_dst: the length of NAME or {NAME} at the start of in, 0 if absent or if an unbraced

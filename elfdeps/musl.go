@@ -11,16 +11,18 @@ import (
 
 // muslLoad is one program's load by musl's ldso/dynlink.c load_library.
 type muslLoad struct {
-	r       *Resolver
-	res     *Result
-	main    *Object
-	ldso    *Object
-	list    []*Object // main first, then in load order (ldso where first needed)
-	byReal  map[string]*Object
-	short   map[*Object]string // shortname: basename of a searched path
-	parent  map[*Object]*Object
-	rpaths  map[*Object]*string
-	sysPath *string
+	r      *Resolver
+	res    *Result
+	main   *Object
+	ldso   *Object
+	list   []*Object // main first, then in load order (ldso where first needed)
+	byReal map[string]*Object
+	short  map[*Object]string // shortname: basename of a searched path
+	parent map[*Object]*Object
+	rpaths map[*Object]*string
+	// originDirs are the search directories an object's $ORIGIN expanded to, per object.
+	originDirs map[*Object]map[string]bool
+	sysPath    *string
 }
 
 // muslReserved are the names musl's loader answers with itself: lib{c,pthread,rt,m,dl,util,xnet}.*.
@@ -29,7 +31,8 @@ var muslReserved = []string{"c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet
 func (r *Resolver) resolveMusl(res *Result) error {
 	main := res.Input
 	s := &muslLoad{r: r, res: res, main: main, list: []*Object{main}, byReal: map[string]*Object{main.RealPath: main},
-		short: map[*Object]string{}, parent: map[*Object]*Object{}, rpaths: map[*Object]*string{}}
+		short: map[*Object]string{}, parent: map[*Object]*Object{}, rpaths: map[*Object]*string{},
+		originDirs: map[*Object]map[string]bool{}}
 	interp := main.File.Interp
 	ipath := r.abs(interp)
 	rp, err := r.root.resolve(ipath)
@@ -165,7 +168,7 @@ func (s *muslLoad) load(name string, neededBy *Object) (*Object, error) {
 	o := &Object{Name: name, Path: p, RealPath: rp.real, Links: rp.links, How: d.how, Dir: strings.TrimSuffix(d.dir, "/"),
 		NeededBy: neededBy.Path, Soname: f.Soname, Needed: f.Needed, File: f}
 	if d.via != nil {
-		o.Via = d.via.Path
+		o.Via, o.ViaOrigin = d.via.Path, d.origin
 	}
 	if d.how != HowPath {
 		s.short[o] = path.Base(p)
@@ -190,7 +193,7 @@ func (s *muslLoad) pathOpen(name, list string, how How, via *Object, nf *NotFoun
 		}
 		dir := list[:n]
 		list = list[n:]
-		d := searchDir{dir: dir + "/", how: how, via: via}
+		d := searchDir{dir: dir + "/", how: how, via: via, origin: via != nil && s.originDirs[via][dir]}
 		nf.Searched = append(nf.Searched, d.String())
 		p := s.r.abs(dir + "/" + name)
 		rp, err := s.r.root.resolveFile(p)
@@ -252,6 +255,14 @@ func (s *muslLoad) rpathOf(o *Object) *string {
 			b.WriteString(rest)
 			v := b.String()
 			out = &v
+			// Which directories came from $ORIGIN: expand each element alone.
+			dirs := map[string]bool{}
+			for _, el := range strings.FieldsFunc(orig, func(r rune) bool { return r == ':' || r == '\n' }) {
+				if strings.Contains(el, "$") {
+					dirs[strings.NewReplacer("${ORIGIN}", origin, "$ORIGIN", origin).Replace(el)] = true
+				}
+			}
+			s.originDirs[o] = dirs
 		}
 	}
 	s.rpaths[o] = out

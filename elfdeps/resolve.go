@@ -46,16 +46,19 @@ const (
 
 // Object is one file the loader maps.
 type Object struct {
-	Name     string   `json:"name"`                // the needed name (DT_NEEDED, PT_INTERP, or the input path)
-	Path     string   `json:"path"`                // absolute path inside the root, as the loader opens it
-	RealPath string   `json:"realpath"`            // Path with every symbolic link resolved
-	Links    []Link   `json:"links,omitempty"`     // symbolic links crossed from Path to RealPath, in order
-	How      How      `json:"how"`                 // why this file
-	Dir      string   `json:"dir,omitempty"`       // the search directory that held it
-	Via      string   `json:"via,omitempty"`       // the object whose RPATH/RUNPATH gave Dir
-	NeededBy string   `json:"needed_by,omitempty"` // the object whose DT_NEEDED loaded it first
-	Soname   string   `json:"soname,omitempty"`
-	Needed   []string `json:"needed,omitempty"`
+	Name     string `json:"name"`            // the needed name (DT_NEEDED, PT_INTERP, or the input path)
+	Path     string `json:"path"`            // absolute path inside the root, as the loader opens it
+	RealPath string `json:"realpath"`        // Path with every symbolic link resolved
+	Links    []Link `json:"links,omitempty"` // symbolic links crossed from Path to RealPath, in order
+	How      How    `json:"how"`             // why this file
+	Dir      string `json:"dir,omitempty"`   // the search directory that held it
+	Via      string `json:"via,omitempty"`   // the object whose RPATH/RUNPATH gave Dir
+	// ViaOrigin says Dir came from $ORIGIN of Via: the object sits where it does relative to Via, and moves
+	// with it.
+	ViaOrigin bool     `json:"via_origin,omitempty"`
+	NeededBy  string   `json:"needed_by,omitempty"` // the object whose DT_NEEDED loaded it first
+	Soname    string   `json:"soname,omitempty"`
+	Needed    []string `json:"needed,omitempty"`
 
 	// Deps are the objects Needed resolved to, index for index (nil where a name was not found).
 	Deps []*Object `json:"-"`

@@ -1621,3 +1621,37 @@ func TestResolveSynthMuslMatchesLoader(t *testing.T) {
 		})
 	}
 }
+
+// TestResolveViaOrigin: an object found through a directory that $ORIGIN of Via expanded to says so (it
+// moves with Via), under glibc and musl; one found through a literal RUNPATH directory does not.
+func TestResolveViaOrigin(t *testing.T) {
+	check := func(t *testing.T, res *Result) {
+		got := map[string]bool{}
+		for _, o := range res.Objects {
+			if o.How == HowRUNPATH {
+				got[o.Path] = o.ViaOrigin
+			}
+		}
+		want := map[string]bool{"/app/bin/../lib/liba.so.1": true, "/opt/lib/libb.so.1": false, "/app/bin/../lib/../lib2/libd.so.1": true}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("ViaOrigin by path (-want +got):\n%s", diff)
+		}
+	}
+	root := func(prog synthOpts) synthRoot {
+		return synthRoot{
+			"/app/bin/prog":       prog,
+			"/app/lib/liba.so.1":  synthOpts{Soname: "liba.so.1", Needed: []string{"libd.so.1"}, RunPath: "${ORIGIN}/../lib2"},
+			"/app/lib2/libd.so.1": synthOpts{Soname: "libd.so.1"},
+			"/opt/lib/libb.so.1":  synthOpts{Soname: "libb.so.1"},
+			synthMuslPath:         synthOpts{Soname: "libc.so"},
+		}
+	}
+	needed := []string{"liba.so.1", "libb.so.1"}
+	ldsoMusl := objView{synthMuslPath, HowInterp, ""}
+	runResolveCases(t, []resolveCase{
+		{name: "glibc", root: root(synthExe(synthOpts{Needed: needed, RunPath: "$ORIGIN/../lib:/opt/lib"})), input: "/app/bin/prog", check: check, ownProblems: true,
+			want: []objView{{"/app/bin/../lib/liba.so.1", HowRUNPATH, "/app/bin/prog"}, {"/opt/lib/libb.so.1", HowRUNPATH, "/app/bin/prog"}, {"/app/bin/../lib/../lib2/libd.so.1", HowRUNPATH, "/app/bin/../lib/liba.so.1"}, rtldView}},
+		{name: "musl", root: root(synthMuslExe(synthOpts{Needed: needed, RunPath: "$ORIGIN/../lib:/opt/lib"})), input: "/app/bin/prog", check: check, ownProblems: true, wantFlavor: FlavorMusl,
+			want: []objView{{"/app/bin/../lib/liba.so.1", HowRUNPATH, "/app/bin/prog"}, {"/opt/lib/libb.so.1", HowRUNPATH, "/app/bin/prog"}, {"/app/bin/../lib/../lib2/libd.so.1", HowRUNPATH, "/app/bin/../lib/liba.so.1"}, ldsoMusl}},
+	})
+}
