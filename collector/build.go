@@ -23,9 +23,8 @@ import (
 type Spec struct {
 	// Root is where programs and their closures are read from (a directory or an image).
 	Root rootfs.FS
-	// Programs are the ELF programs or #! scripts to put in, paths inside the root (relative ones against
-	// the resolver's working directory).
-	Programs []string
+	// Programs are the ELF programs or #! scripts to put in.
+	Programs []Program
 	// Adds are host files or trees to put in.
 	Adds []Add
 	// Resolve are options for every resolver (library path, working directory); CPUs the CPU choices
@@ -54,6 +53,12 @@ type Spec struct {
 	Explain io.Writer
 	// Log receives notes (Info: what rules and traces added, what runs) and each file added (Debug).
 	Log *slog.Logger
+}
+
+// Program is an ELF program or #! script of the root (Path: relative paths are against the resolver's
+// working directory), put at Dest in the image, or at its own path when Dest is "".
+type Program struct {
+	Path, Dest string
 }
 
 // Add is a host file or tree put at Dest in the image.
@@ -110,8 +115,8 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range s.Programs {
-		if err := p.AddProgram(f); err != nil {
+	for _, prog := range s.Programs {
+		if err := p.AddProgramAt(prog.Path, prog.Dest); err != nil {
 			return nil, err
 		}
 	}
@@ -119,6 +124,9 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 		if err := p.AddHostPath(a.Src, a.Dest, Origin{Kind: OriginAdded, RootPath: a.Src, Reason: "added from " + a.Src}); err != nil {
 			return nil, err
 		}
+	}
+	for _, w := range p.Warnings {
+		note("warning: " + w)
 	}
 	if err := p.addTraces(ctx, s, note); err != nil {
 		return nil, err
@@ -189,6 +197,13 @@ func (s Spec) Check() error {
 	for _, a := range s.Adds {
 		if _, err := cleanPath(a.Dest); err != nil {
 			return fmt.Errorf("adding %s: %w", a.Src, err)
+		}
+	}
+	for _, prog := range s.Programs {
+		if prog.Dest != "" {
+			if _, err := cleanPath(prog.Dest); err != nil {
+				return fmt.Errorf("placing %s: %w", prog.Path, err)
+			}
 		}
 	}
 	if (len(s.Workloads) > 0 || len(s.TraceLogs) > 0) && s.Root != nil && hostDir(s.Root) == "" {
@@ -280,8 +295,8 @@ func (p *Planner) image(ctx context.Context, s Spec) (img v1.Image, err error) {
 	if cfg.WorkingDir == "" {
 		cfg.WorkingDir = s.WorkDir
 	}
-	if cfg.Entrypoint == nil && len(p.programPaths) > 0 {
-		cfg.Entrypoint = []string{p.programPaths[0]}
+	if cfg.Entrypoint == nil && len(p.programImages) > 0 {
+		cfg.Entrypoint = []string{p.programImages[0]}
 	}
 	if cfg.Platform.Architecture == "" {
 		f := p.FirstProgram()

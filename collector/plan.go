@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -29,9 +30,12 @@ type Planner struct {
 	resolvers  []*elfdeps.Resolver // one per CPU variant, sharing caches; the first also answers plain lookups
 	log        *slog.Logger
 	// programs are the parsed ELF inputs (and script interpreters), in the order added (the first sets the
-	// image platform); programPaths are their paths.
+	// image platform); programPaths are their paths in the root, programImages where they are in the image.
 	programs     []*elfdeps.File
-	programPaths []string
+	programPaths  []string
+	programImages []string
+	// Warnings are what a build should tell: programs placed where they may not find their data.
+	Warnings []string
 	// libraries records every shared object path in the closure (for rules such as the CA bundle's).
 	libraries []string
 	// Problems are the libraries that could not be found or loaded: a build with any must not be written.
@@ -170,9 +174,32 @@ func (p *Planner) readRoot(real string, limit int64) ([]byte, error) {
 
 // AddProgram adds an ELF file (or a #! script) of the root at its path, with every symbolic link to it, and
 // its closure under every CPU choice. Missing libraries are recorded in Problems.
-func (p *Planner) AddProgram(file string) error {
-	return p.addProgram(file, Origin{Kind: OriginInput, RootPath: file, Reason: "input"}, 0)
+func (p *Planner) AddProgram(file string) error { return p.AddProgramAt(file, "") }
+
+// AddProgramAt is AddProgram with the program placed at dest in the image (its own path when dest is ""):
+// the file goes there only, and what it finds through $ORIGIN (RPATH, RUNPATH) moves with it, at the same
+// place relative to it, so that it loads the same files. A script's interpreter stays where it is.
+func (p *Planner) AddProgramAt(file, dest string) error {
+	at := placement{self: true}
+	if dest != "" {
+		d, err := cleanPath(dest)
+		if err != nil {
+			return fmt.Errorf("placing %s: %w", file, err)
+		}
+		at.dest = d
+	}
+	return p.addProgram(file, Origin{Kind: OriginInput, RootPath: file, Reason: "input"}, 0, at)
 }
+
+// placement says where a program goes: dest ("" for its own path), and whether the program file itself is
+// added (not when it is already in the tree, from the host).
+type placement struct {
+	dest string
+	self bool
+}
+
+// own is the placement of a program at its own path.
+var own = placement{self: true}
 
 // maxInterpreterDepth is how many #! interpreters may chain (Linux allows 4 levels of binfmt_script).
 const maxInterpreterDepth = 4
@@ -180,7 +207,7 @@ const maxInterpreterDepth = 4
 // DefaultPath is the PATH searched inside the root for "#!/usr/bin/env NAME", and a traced workload's PATH.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-func (p *Planner) addProgram(file string, o Origin, depth int) error {
+func (p *Planner) addProgram(file string, o Origin, depth int, at placement) error {
 	l, err := p.resolvers[0].Lookup(file)
 	if err != nil {
 		return err
@@ -195,10 +222,10 @@ func (p *Planner) addProgram(file string, o Origin, depth int) error {
 			return fmt.Errorf("%s: %w", file, err)
 		}
 		if ok {
-			return p.addScript(l, interp, arg, o, depth)
+			return p.addScript(l, interp, arg, o, depth, at)
 		}
 	}
-	return p.addELF(file, o)
+	return p.addELF(file, o, at)
 }
 
 // shebang reads a "#!" line as the kernel does (the first 256 bytes; the interpreter, then everything
@@ -218,17 +245,31 @@ func shebang(buf []byte) (interp, arg string, ok bool, err error) {
 
 // addScript adds a script at its path and its interpreter (for "/usr/bin/env NAME", also NAME as found on
 // PATH inside the root), each with its closure.
-func (p *Planner) addScript(l elfdeps.Lookup, interp, arg string, o Origin, depth int) error {
+func (p *Planner) addScript(l elfdeps.Lookup, interp, arg string, o Origin, depth int, at placement) error {
 	if depth >= maxInterpreterDepth {
 		return fmt.Errorf("%s: more than %d levels of #! interpreters", l.Path, maxInterpreterDepth)
 	}
-	if err := p.addResolved(l.Path, l.RealPath, l.Links, o); err != nil {
-		return err
+	image := l.Path
+	switch {
+	case at.dest == "":
+		if err := p.addResolved(l.Path, l.RealPath, l.Links, o); err != nil {
+			return err
+		}
+	case at.self:
+		image = at.dest
+		if err := p.addPlaced(at.dest, l.RealPath, o); err != nil {
+			return err
+		}
+	default:
+		image = at.dest
+	}
+	if depth == 0 && o.Kind == OriginInput {
+		p.programImages = append(p.programImages, image)
 	}
 	byScript := func(root, reason string) Origin {
-		return Origin{Kind: OriginInterpreter, RootPath: root, By: l.Path, Reason: reason}
+		return Origin{Kind: OriginInterpreter, RootPath: root, By: image, Reason: reason}
 	}
-	if err := p.addProgram(interp, byScript(interp, "#! interpreter of "+l.Path), depth+1); err != nil {
+	if err := p.addProgram(interp, byScript(interp, "#! interpreter of "+image), depth+1, own); err != nil {
 		return fmt.Errorf("%s: %w", l.Path, err)
 	}
 	if path.Base(interp) != "env" || arg == "" {
@@ -239,12 +280,12 @@ func (p *Planner) addScript(l elfdeps.Lookup, interp, arg string, o Origin, dept
 		return nil
 	}
 	if strings.Contains(name, "/") {
-		return p.addProgram(name, byScript(name, fmt.Sprintf("run by %s for %s", interp, l.Path)), depth+1)
+		return p.addProgram(name, byScript(name, fmt.Sprintf("run by %s for %s", interp, image)), depth+1, own)
 	}
 	for _, dir := range strings.Split(DefaultPath, ":") {
 		cand := path.Join(dir, name)
 		if cl, err := p.resolvers[0].Lookup(cand); err == nil && cl.Mode.IsRegular() {
-			return p.addProgram(cand, byScript(cand, fmt.Sprintf("%s found on PATH for %s (#!%s %s)", name, l.Path, interp, arg)), depth+1)
+			return p.addProgram(cand, byScript(cand, fmt.Sprintf("%s found on PATH for %s (#!%s %s)", name, image, interp, arg)), depth+1, own)
 		}
 	}
 	return fmt.Errorf("%s: #!%s %s: %s is not on PATH (%s) inside the root", l.Path, interp, arg, name, DefaultPath)
@@ -265,29 +306,54 @@ func envProgram(arg string) string {
 	return ""
 }
 
-// addELF adds an ELF program or library of the root with its closure under every CPU choice.
-func (p *Planner) addELF(file string, o Origin) error {
+// addELF adds an ELF program or library of the root with its closure under every CPU choice, the program
+// placed as at says.
+func (p *Planner) addELF(file string, o Origin, at placement) error {
 	seen := map[string]bool{}
 	for i, r := range p.resolvers {
 		res, err := r.Resolve(file)
 		if err != nil {
 			return err
 		}
+		in := res.Input
+		image := in.Path
+		if at.dest != "" {
+			image = at.dest
+		}
 		if i == 0 {
-			p.programs = append(p.programs, res.Input.File)
-			p.programPaths = append(p.programPaths, res.Input.Path)
-			in := res.Input
-			if err := p.addResolved(in.Path, in.RealPath, in.Links, o); err != nil {
-				return err
+			p.programs = append(p.programs, in.File)
+			p.programPaths = append(p.programPaths, in.Path)
+			if o.Kind == OriginInput {
+				p.programImages = append(p.programImages, image)
+			}
+			switch {
+			case at.dest == "":
+				if err := p.addResolved(in.Path, in.RealPath, in.Links, o); err != nil {
+					return err
+				}
+			case at.self:
+				if err := p.addPlaced(at.dest, in.RealPath, o); err != nil {
+					return err
+				}
+			}
+			if at.dest != "" && at.dest != in.Path {
+				p.warnIfRelocationSensitive(in, at.dest)
 			}
 			p.Problems = append(p.Problems, res.Problems...)
 		}
+		originTo := path.Dir(image)
+		if at.dest != "" {
+			if originTo, err = p.imageDir(path.Dir(at.dest)); err != nil {
+				return fmt.Errorf("placing %s: %w", file, err)
+			}
+		}
+		mv := newMover(in, image, originTo)
 		for _, obj := range res.Objects {
 			if seen[obj.Path] {
 				continue
 			}
 			seen[obj.Path] = true
-			if err := p.addObject(obj, res.Input.Path); err != nil {
+			if err := p.addMovedOrNot(obj, mv); err != nil {
 				return err
 			}
 			if !slices.Contains(p.libraries, obj.Path) {
@@ -296,6 +362,153 @@ func (p *Planner) addELF(file string, o Origin) error {
 		}
 	}
 	return nil
+}
+
+// mover places what a placed program finds through $ORIGIN: the loader opens "$ORIGIN/SUFFIX/NAME" with the
+// $ORIGIN of the object whose RPATH/RUNPATH names it, so a moved object is opened at the same SUFFIX/NAME
+// from that object's new $ORIGIN.
+type mover struct {
+	input string            // the program's path in the root
+	image map[string]string // root path of a placed or moved object -> the path the loader opens in the image
+	from  map[string]string // root path -> its $ORIGIN in the root
+	to    map[string]string // root path -> its $ORIGIN in the image
+}
+
+// newMover starts with the program at image path image, whose real directory there is originTo (a program's
+// $ORIGIN is its real directory, the kernel's /proc/self/exe).
+func newMover(in *elfdeps.Object, image, originTo string) *mover {
+	m := &mover{input: in.Path, image: map[string]string{in.Path: image}, from: map[string]string{}, to: map[string]string{}}
+	if image != in.Path {
+		m.from[in.Path], m.to[in.Path] = path.Dir(in.RealPath), originTo
+	}
+	return m
+}
+
+// place returns the path the loader opens obj at when it moves with a placed object, or "".
+func (m *mover) place(obj *elfdeps.Object) string {
+	if !obj.ViaOrigin {
+		return ""
+	}
+	to, ok := m.to[obj.Via]
+	if !ok {
+		return ""
+	}
+	suffix, ok := strings.CutPrefix(obj.Path, m.from[obj.Via])
+	if !ok || !strings.HasPrefix(suffix, "/") {
+		return ""
+	}
+	opened := strings.TrimSuffix(to, "/") + suffix
+	m.image[obj.Path] = opened
+	// A library's own $ORIGIN is the directory it was opened from, as opened.
+	m.from[obj.Path], m.to[obj.Path] = dirOf(obj.Path), dirOf(opened)
+	return opened
+}
+
+// dirOf is the directory part of p as the loader takes it: everything before the last '/'.
+func dirOf(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
+}
+
+// imagePath is where the object at root path p is opened in the image.
+func (m *mover) imagePath(p string) string {
+	if ip, ok := m.image[p]; ok {
+		return ip
+	}
+	return p
+}
+
+// addMovedOrNot adds a closure object: at its place relative to a moved object when it was found through
+// that object's $ORIGIN, else at its own path with every link on the way.
+func (p *Planner) addMovedOrNot(obj *elfdeps.Object, m *mover) error {
+	o := objectOrigin(obj, m.imagePath(m.input))
+	if obj.NeededBy != "" {
+		o.By = m.imagePath(obj.NeededBy)
+	}
+	if opened := m.place(obj); opened != "" {
+		o.Reason += fmt.Sprintf(", opened at %s beside %s", opened, m.imagePath(obj.Via))
+		return p.addPlaced(opened, obj.RealPath, o)
+	}
+	return p.addResolved(obj.Path, obj.RealPath, obj.Links, o)
+}
+
+// imageDir resolves a directory path as the kernel will inside the built image: through the tree's links,
+// and where the tree has nothing yet, through the root's (a link met there is added to the tree, since the
+// image's directories are the root's). It returns the real directory.
+func (p *Planner) imageDir(dir string) (string, error) {
+	cur, rest := "/", strings.Split(dir, "/")
+	for n := 0; len(rest) > 0; {
+		c := rest[0]
+		rest = rest[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, c)
+		target := ""
+		if e := p.tree.Get(next); e != nil {
+			if e.Kind == KindSymlink {
+				target = e.Target
+			} else if e.Kind != KindDir {
+				return "", fmt.Errorf("%s: %s is a %s in the image", dir, next, e.Kind)
+			}
+		} else if fi, err := p.root.Lstat(fsName(next)); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			if target, err = p.root.ReadLink(fsName(next)); err != nil {
+				return "", fmt.Errorf("%s: %w", next, err)
+			}
+			meta := p.meta(next)
+			o := Origin{Kind: OriginLink, RootPath: next, Reason: "link on the way to " + dir}
+			if err := p.tree.Add(Entry{Path: next, Kind: KindSymlink, Target: target, UID: meta.UID, GID: meta.GID, Origins: []Origin{o}}); err != nil {
+				return "", err
+			}
+		}
+		if target == "" {
+			cur = next
+			continue
+		}
+		if n++; n > 40 {
+			return "", fmt.Errorf("%s: too many levels of symbolic links", dir)
+		}
+		if strings.HasPrefix(target, "/") {
+			cur = "/"
+		}
+		rest = append(strings.Split(target, "/"), rest...)
+	}
+	return cur, nil
+}
+
+// addPlaced adds the regular file real of the root where the kernel finds image path dest, as one file: no
+// link of the root's to the file is reproduced (the loader opens dest itself), but dest's directories are
+// resolved as they will be in the image.
+func (p *Planner) addPlaced(dest, real string, o Origin) error {
+	dir, err := p.imageDir(dirOf(dest))
+	if err != nil {
+		return fmt.Errorf("placing %s at %s: %w", real, dest, err)
+	}
+	dest = path.Join(dir, path.Base(dest))
+	fi, err := p.root.Lstat(fsName(real))
+	if err != nil {
+		return fmt.Errorf("%s: %w", real, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", real)
+	}
+	if o.RootPath == "" {
+		o.RootPath = real
+	}
+	meta := rootfs.MetaOf(fi)
+	e := Entry{Path: dest, Kind: KindFile, Mode: fileMode(fi.Mode()), Source: &rootFile{fsys: p.root, name: fsName(real), meta: meta},
+		Size: meta.Size, Origins: []Origin{o}}
+	if p.keepOwners {
+		e.UID, e.GID = meta.UID, meta.GID
+	}
+	return p.tree.Add(e)
 }
 
 func objectWhy(o *elfdeps.Object, input string) string {
@@ -474,7 +687,7 @@ func (p *Planner) rootClosureIfELF(real string, o Origin) error {
 	if !isDynamicELF(ra, st.Size()) {
 		return nil
 	}
-	return p.addProgram(real, o, 0)
+	return p.addProgram(real, o, 0, own)
 }
 
 // isDynamicELF reports whether r holds an ELF file the loader would map libraries for.
@@ -575,14 +788,40 @@ func (p *Planner) hostClosureIfELF(ip, hp string, o Origin) error {
 	}
 	// The file may live outside the root (--add from the host); resolve its dependencies from where it will
 	// be in the image by resolving a root path when there is one, else the host file's own view.
+	// It is already in the tree at ip; its closure is added, and what it finds through $ORIGIN moves with it.
+	at := placement{dest: ip}
 	if p.rootDir == "/" {
-		return p.addProgram(hp, o, 0)
+		return p.addProgram(hp, o, 0, at)
 	}
 	if p.rootDir != "" {
 		if rel, ok := strings.CutPrefix(hp, p.rootDir+string(filepath.Separator)); ok {
-			return p.addProgram("/"+filepath.ToSlash(rel), o, 0)
+			return p.addProgram("/"+filepath.ToSlash(rel), o, 0, at)
 		}
 	}
 	return fmt.Errorf("%s (added as %s) is a dynamically-linked ELF file from outside the root %s: its libraries "+
 		"cannot be resolved there; put it inside the root first", hp, ip, p.root)
+}
+
+// relocationHints are what a program does when it finds its data relative to its own location.
+var relocationHints = []string{"/proc/self/exe", "RUNTIME_PREFIX", "GIT_EXEC_PATH", "PYTHONHOME", "PERL5LIB", "RUBYLIB", "TCL_LIBRARY"}
+
+// warnIfRelocationSensitive warns when a program placed away from its path in the root looks as if it finds
+// its data relative to its own location (an interpreter computing its prefix, git's exec path): moving it
+// may break that, and no closure shows it.
+func (p *Planner) warnIfRelocationSensitive(in *elfdeps.Object, dest string) {
+	data, err := p.readRoot(in.RealPath, 64<<20)
+	if err != nil {
+		return
+	}
+	var why []string
+	for _, h := range relocationHints {
+		if bytes.Contains(data, []byte(h)) {
+			why = append(why, h)
+		}
+	}
+	if len(why) == 0 {
+		return
+	}
+	p.Warnings = append(p.Warnings, fmt.Sprintf("%s is placed at %s, but it may find its data relative to its own location (it names %s): check that it still runs there, or place it at its own path",
+		in.Path, dest, strings.Join(why, ", ")))
 }

@@ -60,7 +60,7 @@ func (p *Planner) addTraced(accesses []trace.Access, workload string, ex TraceEx
 			dirs++
 		case l.Mode.IsRegular():
 			if a.Op == trace.OpExec || a.Op == trace.OpExe {
-				if err := p.addProgram(a.Path, o, 0); err != nil {
+				if err := p.addProgram(a.Path, o, 0, own); err != nil {
 					return nil, fmt.Errorf("traced %s: %w", a.Path, err)
 				}
 			} else if err := p.AddRootPath(a.Path, o); err != nil {

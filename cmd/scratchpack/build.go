@@ -156,7 +156,7 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 		return collector.Spec{}, nil, &exitError{code: 2, err: err}
 	}
 	s := collector.Spec{
-		Programs: files, Base: b.base, Insecure: b.insecure, WorkDir: b.workdir,
+		Base: b.base, Insecure: b.insecure, WorkDir: b.workdir,
 		Rules: collector.RuleOptions{
 			Disabled: b.noRules, Gconv: b.gconv, Locales: b.locales,
 			Base: collector.BaseFiles{User: b.user, Certs: b.certs, TZData: b.tzdata},
@@ -194,8 +194,18 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	if s.Resolve, err = resolverOptions(b.root, b.libPath, "host", "", "", b.cwd, b.libPath != ""); err != nil {
 		return usage(err)
 	}
+	for _, f := range files {
+		src, dst, err := splitPlacement(f)
+		if err != nil {
+			return usage(err)
+		}
+		s.Programs = append(s.Programs, collector.Program{Path: src, Dest: dst})
+	}
 	for _, a := range b.adds {
-		src, dst, _ := strings.Cut(a, ":")
+		src, dst, err := splitPlacement(a)
+		if err != nil {
+			return usage(fmt.Errorf("--add: %w", err))
+		}
 		if dst == "" {
 			abs, err := filepath.Abs(src)
 			if err != nil {
@@ -265,6 +275,25 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 		return collector.Spec{}, nil, fmt.Errorf("opening the root: %w", err)
 	}
 	return s, func() { s.Root.Close() }, nil
+}
+
+// splitPlacement splits SRC[:DEST] at its last ':'. DEST must be absolute; "SRC:" (nothing after the last
+// ':') is SRC at its own path, which is how a SRC whose name holds a ':' is given.
+func splitPlacement(arg string) (src, dest string, err error) {
+	i := strings.LastIndexByte(arg, ':')
+	if i < 0 {
+		return arg, "", nil
+	}
+	src, dest = arg[:i], arg[i+1:]
+	switch {
+	case src == "":
+		return "", "", fmt.Errorf("%q: no SRC before the ':'", arg)
+	case dest == "":
+		return src, "", nil
+	case !strings.HasPrefix(dest, "/"):
+		return "", "", fmt.Errorf("%q: DEST %q is not absolute (a SRC whose name holds ':' is given as SRC: or SRC:DEST)", arg, dest)
+	}
+	return src, dest, nil
 }
 
 func keyValues(flag string, kvs []string) (map[string]string, error) {
