@@ -31,7 +31,7 @@ type Planner struct {
 	log        *slog.Logger
 	// programs are the parsed ELF inputs (and script interpreters), in the order added (the first sets the
 	// image platform); programPaths are their paths in the root, programImages where they are in the image.
-	programs     []*elfdeps.File
+	programs      []*elfdeps.File
 	programPaths  []string
 	programImages []string
 	// Warnings are what a build should tell: programs placed where they may not find their data.
