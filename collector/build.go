@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"debug/elf"
 	"errors"
@@ -139,7 +140,12 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 		return nil, fmt.Errorf("nothing written: the closure is incomplete:\n  %v", errors.Join(p.Problems...))
 	}
 	if s.WorkDir != "" {
-		if err := p.AddDir(s.WorkDir, 0o755, Origin{Kind: OriginConfig, Reason: "working directory"}); err != nil {
+		// Owned by the image's user, who works there.
+		var uid, gid int
+		if u, ok := LookupUser(p, s.Rules.Base.User); ok {
+			uid, gid = u.UID, u.GID
+		}
+		if err := p.AddDir(s.WorkDir, 0o755, uid, gid, Origin{Kind: OriginConfig, Reason: "working directory"}); err != nil {
 			return nil, err
 		}
 	}
@@ -311,6 +317,12 @@ func (p *Planner) image(ctx context.Context, s Spec) (img v1.Image, err error) {
 		if cfg.Base, err = rootfs.LoadImage(ctx, s.Base, rootfs.WithPlatform(cfg.Platform), rootfs.WithInsecure(s.Insecure)); err != nil {
 			return nil, fmt.Errorf("base %s: %w", s.Base, err)
 		}
+		cfg.BaseName = cmp.Or(cfg.BaseName, strings.TrimPrefix(s.Base, "docker://"))
 	}
+	if cfg.CreatedBy == "" {
+		// What went in, by image path: a host path would make the digest depend on the checkout.
+		cfg.CreatedBy = strings.TrimSpace(createdBy + " " + strings.Join(p.programImages, " "))
+	}
+	cfg.Author = cmp.Or(cfg.Author, "scratchpack")
 	return BuildImage(p.Tree(), cfg)
 }

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"compress/gzip"
 	"debug/elf"
 	"errors"
@@ -23,8 +24,14 @@ import (
 // refNameAnnotation names an image in an OCI layout's index.json (umoci's and skopeo's "oci:DIR:TAG").
 const refNameAnnotation = "org.opencontainers.image.ref.name"
 
-// createdBy is the history entry of the layer BuildImage adds.
+// createdBy is the history entry of the layer BuildImage adds when the config names none.
 const createdBy = "scratchpack build"
+
+// Annotations the manifest of an image built on a base carries (OCI image-spec annotations.md).
+const (
+	baseNameAnnotation   = "org.opencontainers.image.base.name"
+	baseDigestAnnotation = "org.opencontainers.image.base.digest"
+)
 
 // ImageConfig is what the image's config carries. Zero values mean "unset": with a base image, an unset
 // field keeps the base's value.
@@ -36,7 +43,10 @@ type ImageConfig struct {
 	Platform            v1.Platform       // os/architecture/variant; must agree with the base's
 	Created             time.Time         // config "created" and every layer mtime, in whole seconds; zero: the Unix epoch
 	Base                v1.Image          // nil: empty.Image (FROM scratch)
+	BaseName            string            // the base's reference, for the base.name annotation (with Base)
 	Compression         string            // "gzip" (default) or "zstd"
+	CreatedBy           string            // the layer's history entry (default "scratchpack build"); image paths only
+	Author              string            // the config's author
 }
 
 // BuildImage makes one layer from the tree (WriteTar, compressed as cfg says) and appends it to the base,
@@ -87,13 +97,27 @@ func BuildImage(t *Tree, cfg ImageConfig) (v1.Image, error) {
 	img, err := mutate.Append(base, mutate.Addendum{
 		Layer:     plainLayer{layer},
 		MediaType: layerType,
-		History:   v1.History{Created: v1.Time{Time: created}, CreatedBy: createdBy},
+		History:   v1.History{Created: v1.Time{Time: created}, CreatedBy: cmp.Or(cfg.CreatedBy, createdBy), Author: cfg.Author},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("adding the layer: %w", err)
 	}
-	if len(cfg.Annotations) > 0 {
-		img = mutate.Annotations(img, cfg.Annotations).(v1.Image)
+	annotations := maps.Clone(cfg.Annotations)
+	if cfg.Base != nil {
+		d, err := cfg.Base.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("reading the base image's digest: %w", err)
+		}
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[baseDigestAnnotation] = d.String()
+		if cfg.BaseName != "" {
+			annotations[baseNameAnnotation] = cfg.BaseName
+		}
+	}
+	if len(annotations) > 0 {
+		img = mutate.Annotations(img, annotations).(v1.Image)
 	}
 	return img, nil
 }
@@ -201,6 +225,9 @@ func applyConfig(cf *v1.ConfigFile, cfg ImageConfig, created time.Time) error {
 		cf.OSFeatures = slices.Clone(p.OSFeatures)
 	}
 	cf.Created = v1.Time{Time: created}
+	if cfg.Author != "" {
+		cf.Author = cfg.Author
+	}
 
 	c := &cf.Config
 	if cfg.Entrypoint != nil {
@@ -221,6 +248,10 @@ func applyConfig(cf *v1.ConfigFile, cfg ImageConfig, created time.Time) error {
 		} else {
 			c.Env = append(c.Env, kv)
 		}
+	}
+	// Without a PATH, containerd and runc run the process with none at all (Docker adds one itself).
+	if !slices.ContainsFunc(c.Env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		c.Env = append([]string{"PATH=" + DefaultPath}, c.Env...)
 	}
 	if cfg.User != "" {
 		c.User = cfg.User

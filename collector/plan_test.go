@@ -142,7 +142,7 @@ func TestBaseFiles(t *testing.T) {
 		wantCerts bool
 		wantUser  string
 	}{
-		{"auto with a TLS library", BaseFiles{Certs: "auto", User: "app"}, true, "app:x:1000:1000::/home/app:/sbin/nologin"},
+		{"auto with a TLS library", BaseFiles{Certs: "auto", User: "app"}, true, "app:x:65532:65532::/home/app:/sbin/nologin"},
 		{"never", BaseFiles{Certs: "never", User: "root"}, false, ""},
 		{"numeric user", BaseFiles{Certs: "auto", User: "1234:1234"}, true, ""},
 	} {

@@ -47,8 +47,8 @@ type View interface {
 	AddData(p string, data []byte, mode uint32, o Origin) (added bool, err error)
 	// AddSymlink adds a link unless the tree already has something at p.
 	AddSymlink(p, target string, o Origin) (added bool, err error)
-	// AddDir adds a directory with its mode (permission and special bits as in chmod(2)).
-	AddDir(p string, mode uint32, o Origin) error
+	// AddDir adds a directory with its mode (permission and special bits as in chmod(2)) and owners.
+	AddDir(p string, mode uint32, uid, gid int, o Origin) error
 	// Dlopen adds what glibc maps when the first program dlopens name, and returns those paths.
 	Dlopen(name string, o Origin) ([]string, error)
 }
@@ -79,7 +79,7 @@ type BaseFiles struct {
 
 // Rules returns every rule in the order they apply.
 func Rules() []Rule {
-	return []Rule{accountsRule{}, nsswitchRule{}, hostsRule{}, tmpRule{}, certsRule{}, tzdataRule{},
+	return []Rule{accountsRule{}, nsswitchRule{}, hostsRule{}, tmpRule{}, mountpointsRule{}, certsRule{}, tzdataRule{},
 		nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}}
 }
 
@@ -200,8 +200,8 @@ func (p *Planner) AddSymlink(file, target string, o Origin) (bool, error) {
 	return true, p.tree.Add(Entry{Path: file, Kind: KindSymlink, Target: target, Origins: []Origin{o}})
 }
 
-func (p *Planner) AddDir(dir string, mode uint32, o Origin) error {
-	return p.tree.Add(Entry{Path: dir, Kind: KindDir, Mode: unixMode(mode), Origins: []Origin{o}})
+func (p *Planner) AddDir(dir string, mode uint32, uid, gid int, o Origin) error {
+	return p.tree.Add(Entry{Path: dir, Kind: KindDir, Mode: unixMode(mode), UID: uid, GID: gid, Origins: []Origin{o}})
 }
 
 func (p *Planner) Dlopen(name string, o Origin) ([]string, error) {

@@ -22,6 +22,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/scratchpack/scratchpack/collector"
 )
 
 const (
@@ -110,7 +113,7 @@ func nssRun(t *testing.T, root string, env []string, argv ...string) map[string]
 }
 
 // appAccount is the uid and home a built image gives --user app: the root's own entry when it has one, else
-// a new account 1000 at /home/app.
+// a new account collector.NonrootID (65532) at /home/app.
 func appAccount(t *testing.T) (uid, home string) {
 	t.Helper()
 	data, err := os.ReadFile("/etc/passwd")
@@ -122,7 +125,7 @@ func appAccount(t *testing.T) (uid, home string) {
 			return f[2], f[5]
 		}
 	}
-	return "1000", "/home/app"
+	return strconv.Itoa(collector.NonrootID), "/home/app"
 }
 
 func TestE2ENSS(t *testing.T) {
@@ -557,7 +560,13 @@ func TestE2EReproducible(t *testing.T) {
 	if !bytes.Equal(t1, t2) {
 		t.Errorf("two tar: builds of the same input differ (%d and %d bytes)", len(t1), len(t2))
 	}
-	checkTarTimes(t, t1, time.Unix(0, 0))
+	// --user app: its home is app's, everything else root's.
+	uid, home := appAccount(t)
+	owners := map[string]int{}
+	if home == "/home/app" {
+		owners["home/app/"], _ = strconv.Atoi(uid)
+	}
+	checkTarTimes(t, t1, time.Unix(0, 0), owners)
 	img := ociImage(t, filepath.Join(tmp, "oci1"), "v1")
 	if cf, err := img.ConfigFile(); err != nil || !cf.Created.Time.Equal(time.Unix(0, 0)) {
 		t.Errorf("created %v (%v), want the epoch", cf.Created, err)
@@ -581,11 +590,12 @@ func TestE2EReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkTarTimes(t, te, time.Unix(1700000000, 0))
+	checkTarTimes(t, te, time.Unix(1700000000, 0), owners)
 }
 
-// checkTarTimes fails t unless every entry of the tarball has modification time want and owner root.
-func checkTarTimes(t *testing.T, data []byte, want time.Time) {
+// checkTarTimes fails t unless every entry of the tarball has modification time want and owner root, or the
+// uid (as gid too) owners gives for its name.
+func checkTarTimes(t *testing.T, data []byte, want time.Time, owners map[string]int) {
 	t.Helper()
 	tr := tar.NewReader(bytes.NewReader(data))
 	n := 0
@@ -598,8 +608,9 @@ func checkTarTimes(t *testing.T, data []byte, want time.Time) {
 			t.Fatalf("reading the tarball: %v", err)
 		}
 		n++
-		if !h.ModTime.Equal(want) || h.Uid != 0 || h.Gid != 0 {
-			t.Errorf("%s: mtime %v, owner %d:%d; want %v, 0:0", h.Name, h.ModTime.UTC(), h.Uid, h.Gid, want.UTC())
+		owner := owners[h.Name] // 0:0 unless named
+		if !h.ModTime.Equal(want) || h.Uid != owner || h.Gid != owner {
+			t.Errorf("%s: mtime %v, owner %d:%d; want %v, %d:%d", h.Name, h.ModTime.UTC(), h.Uid, h.Gid, want.UTC(), owner, owner)
 		}
 	}
 	if n == 0 {

@@ -68,6 +68,13 @@ func TestPlaceE2E(t *testing.T) {
 		if diff := cmp.Diff([]string{"/app/bin/prog"}, cf.Config.Entrypoint); diff != "" {
 			t.Errorf("entrypoint (-want +got):\n%s", diff)
 		}
+		// The history names image paths, never the host path the program came from.
+		if len(cf.History) != 1 || cf.History[0].CreatedBy != "scratchpack build /app/bin/prog" || strings.Contains(cf.History[0].CreatedBy, build) {
+			t.Errorf("history %+v, want one entry naming /app/bin/prog", cf.History)
+		}
+		if !slices.Contains(cf.Config.Env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") {
+			t.Errorf("env %q has no default PATH", cf.Config.Env)
+		}
 	})
 
 	t.Run("add of an ELF file: once, at DEST", func(t *testing.T) {
