@@ -540,10 +540,6 @@ func objectOrigin(obj *elfdeps.Object, input string) Origin {
 	return o
 }
 
-// addObject adds a resolved object of input's closure: every link on its way, then the file.
-func (p *Planner) addObject(obj *elfdeps.Object, input string) error {
-	return p.addResolved(obj.Path, obj.RealPath, obj.Links, objectOrigin(obj, input))
-}
 
 // addLinks adds the symbolic links met on the way to asked.
 func (p *Planner) addLinks(asked string, links []elfdeps.Link) error {
