@@ -10,7 +10,7 @@ help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 build: ## build bin/scratchpack, one static binary (CGO_ENABLED=0)
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -trimpath -ldflags='-s -w' -o $(BIN) ./cmd/scratchpack
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -buildvcs=auto -trimpath -ldflags='-s -w' -o $(BIN) ./cmd/scratchpack
 
 tools: ## install the Debian packages the tests need (gcc, musl-tools...) if missing
 	@./.ci/install-deps

@@ -84,9 +84,10 @@ type TraceLog struct {
 
 // Result is what a build made.
 type Result struct {
-	Tree   *Tree
-	Notes  []string
-	Output string // what the sink returned: the path written or the image digest
+	Tree     *Tree
+	Notes    []string
+	Output   string      // what the sink returned: the path written or the image digest (one line per sink)
+	Platform v1.Platform // the image's, or the first program's (zero when unknown)
 }
 
 // Build runs the pipeline: plan the programs' closures in the root, add the host files and what traces
@@ -157,9 +158,15 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 		return res, p.Tree().Explain(s.Explain)
 	}
 	a := Artifact{Tree: p.Tree(), MTime: s.Image.Created}
+	if f := p.FirstProgram(); f != nil {
+		res.Platform, _ = PlatformFor(f.Machine, f.Class, f.Data, f.Flags)
+	}
 	if s.Sink.WantsImage() {
 		if a.Image, err = p.image(ctx, s); err != nil {
 			return nil, err
+		}
+		if cf, err := a.Image.ConfigFile(); err == nil {
+			res.Platform = v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
 		}
 	}
 	if res.Output, err = s.Sink.Publish(ctx, a); err != nil {

@@ -61,3 +61,14 @@ func transportForms() string {
 func (d Dest) IsImage() bool {
 	return d.Transport == "oci" || d.Transport == "docker-archive" || d.Transport == "docker"
 }
+
+// String is the output as it is written on a command line.
+func (d Dest) String() string {
+	switch {
+	case d.Transport == "docker":
+		return "docker://" + d.Ref
+	case d.Ref != "":
+		return d.Transport + ":" + d.Path + ":" + d.Ref
+	}
+	return d.Transport + ":" + d.Path
+}

@@ -540,7 +540,6 @@ func objectOrigin(obj *elfdeps.Object, input string) Origin {
 	return o
 }
 
-
 // addLinks adds the symbolic links met on the way to asked.
 func (p *Planner) addLinks(asked string, links []elfdeps.Link) error {
 	for _, l := range links {

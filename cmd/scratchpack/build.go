@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,33 +40,37 @@ type buildFlags struct {
 	traces, traceFiles               []string
 	traceFileCwd                     string
 	traceTimeout                     time.Duration
+	format                           string
 }
 
-func runBuild(args []string, stdout, stderr io.Writer) error {
-	fl := pflag.NewFlagSet("build", pflag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: scratchpack build [flags] FILE... -o DEST\n\n"+
-			"Builds a minimal root filesystem or FROM-scratch image holding each FILE (at its path) and exactly\n"+
-			"what it needs. Nothing is run. DEST is one of:\n")
-		for _, t := range collector.Transports {
-			fmt.Fprintf(stderr, "  %-27s %s\n", t.Form, t.What)
-		}
-		fmt.Fprintf(stderr, "\nFlags:\n")
-		fl.PrintDefaults()
+// buildAbout is what build's help says above its flags.
+func buildAbout() string {
+	var s strings.Builder
+	s.WriteString("Builds a minimal root filesystem or FROM-scratch image holding each FILE and exactly what it needs.\n" +
+		"Nothing is run. A FILE is SRC (put at its own path) or SRC:DEST (put at DEST, an absolute path; what SRC\n" +
+		"finds through $ORIGIN moves with it). The last ':' splits; a SRC whose name holds ':' is given as SRC:\n" +
+		"or SRC:DEST. DEST is one of:\n")
+	for _, t := range collector.Transports {
+		fmt.Fprintf(&s, "  %-27s %s\n", t.Form, t.What)
 	}
-	var b buildFlags
+	return strings.TrimSuffix(s.String(), "\n")
+}
+
+// buildFlagSet defines build's flags (for parsing, help and completion).
+func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
+	fl := pflag.NewFlagSet("build", pflag.ContinueOnError)
+	b := &buildFlags{}
 	fl.StringArrayVarP(&b.outputs, "output", "o", nil, "where to write the result (see above; required); repeatable: one build, several outputs, one result line each")
 	fl.StringVar(&b.root, "root", "/", "take FILEs and their libraries from this root: a directory (a sysroot), or an image: oci:PATH[:TAG], docker-archive:PATH[:REF], docker://REF")
 	fl.StringVar(&b.libPath, "library-path", "", "resolve as if LD_LIBRARY_PATH were set to this value")
 	fl.StringVar(&b.cpu, "cpu", "all", "which CPU variants to include: all (every glibc-hwcaps variant the loader could pick on any CPU), host or baseline")
 	fl.StringVar(&b.cwd, "cwd", "", "working directory inside the root for relative names (default: the current directory with --root /, else /)")
-	fl.StringArrayVar(&b.adds, "add", nil, "add a host file or tree: SRC[:DEST] (DEST defaults to SRC's absolute path); ELF files get their closure; repeatable")
-	fl.StringArrayVar(&b.entrypoint, "entrypoint", nil, "image entrypoint, one argument per flag (default: the first FILE)")
+	fl.StringArrayVar(&b.adds, "add", nil, "add a host file or tree: SRC[:DEST] (DEST defaults to SRC's absolute path); ELF files get their closure, placed as FILE:DEST places them; repeatable")
+	fl.StringArrayVar(&b.entrypoint, "entrypoint", nil, "image entrypoint, one argument per flag (default: where the first FILE is in the image)")
 	fl.StringArrayVar(&b.cmd, "cmd", nil, "image command (arguments to the entrypoint), one argument per flag")
 	fl.StringArrayVar(&b.env, "env", nil, "image environment variable K=V; repeatable")
-	fl.StringVar(&b.user, "user", "", "user to run as: NAME, UID, NAME:GROUP or UID:GID (a NAME gets passwd/group lines)")
-	fl.StringVar(&b.workdir, "workdir", "", "image working directory (created in the image)")
+	fl.StringVar(&b.user, "user", "", "user to run as: NAME, UID, NAME:GROUP or UID:GID (a NAME gets passwd/group lines: the root's ids for it, else 65532; and a home directory it owns)")
+	fl.StringVar(&b.workdir, "workdir", "", "image working directory (created in the image, owned by --user)")
 	fl.StringArrayVar(&b.labels, "label", nil, "image config label K=V; repeatable")
 	fl.StringArrayVar(&b.annotations, "annotation", nil, "image manifest annotation K=V; repeatable")
 	fl.StringVar(&b.platform, "platform", "", "image platform os/arch[/variant] (default: from the ELF machine of the first FILE); also the platform picked from a multi-platform --root or --base")
@@ -77,21 +82,26 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	fl.BoolVar(&b.insecure, "insecure", false, "allow plain HTTP registries (loopback ones are always allowed)")
 	fl.BoolVarP(&b.verbose, "verbose", "v", false, "list every file of the result and why it is in (on stderr)")
 	fl.BoolVar(&b.explain, "explain", false, "print, for every file the image would hold, why (the chain of reasons) on stdout, and write nothing (-o not needed)")
-	fl.StringArrayVar(&b.noRules, "no-rule", nil, "do not apply this run-time rule (see `scratchpack rules`); repeatable")
+	fl.StringArrayVar(&b.noRules, "no-rule", nil, "do not apply this run-time rule (see 'scratchpack rules'); repeatable")
 	fl.StringVar(&b.gconv, "gconv", "auto", "gconv modules when iconv_open is imported: auto (common ones), all, or a comma-separated list (UTF-16,ISO8859-2)")
 	fl.StringArrayVar(&b.locales, "locale", nil, "add this locale's data (C.UTF-8, de_DE.UTF-8...); repeatable")
 	fl.StringArrayVar(&b.traces, "trace", nil, "run a workload under ptrace and add every file it uses: --trace=\"CMD ARGS\", or --trace alone with the command after --; "+
 		"repeatable (the only mode that runs anything; inside --root when set)")
 	fl.Lookup("trace").NoOptDefVal = traceAfterDash
-	fl.StringArrayVar(&b.traceFiles, "trace-file", nil, "add the files an `strace -f -e trace=file,process -o LOG` log shows were used; repeatable")
+	fl.StringArrayVar(&b.traceFiles, "trace-file", nil, "add the files an 'strace -f -e trace=file,process -o LOG' log shows were used; repeatable")
 	fl.StringVar(&b.traceFileCwd, "trace-file-cwd", "", "the directory strace ran in, for relative paths in --trace-file logs (default: the current directory)")
 	fl.DurationVar(&b.traceTimeout, "trace-timeout", 5*time.Minute, "kill a traced workload after this long")
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2, err: err}
+	fl.StringVar(&b.format, "format", "text", "what stdout says: text (one line per output: the path or the digest) or json (one object: outputs, platform, files, bytes)")
+	return fl, b
+}
+
+func runBuild(args []string, stdout, stderr io.Writer) error {
+	fl, bp := buildFlagSet()
+	if help, err := parseFlags(fl, args, stdout); help || err != nil {
+		return err
 	}
+	b := *bp
+	imageOnly := changedFlags(fl, "entrypoint", "cmd", "env", "label", "annotation", "base", "compression")
 	files := fl.Args()
 	var afterDash []string
 	if n := fl.ArgsLenAtDash(); n >= 0 {
@@ -102,8 +112,12 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 2, err: err}
 	}
 	if len(files) == 0 {
-		fl.Usage()
-		return &exitError{code: 2, err: errors.New("no FILE given")}
+		return &exitError{code: 2, err: errors.New("no FILE given (see 'scratchpack build --help')")}
+	}
+	switch b.format {
+	case "text", "json":
+	default:
+		return &exitError{code: 2, err: fmt.Errorf("unknown --format %q (want text or json)", b.format)}
 	}
 	if len(b.outputs) == 0 && !b.explain {
 		return &exitError{code: 2, err: errors.New("no output given: -o DEST (for example -o dir:out or -o oci:image:latest)")}
@@ -124,6 +138,10 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		}
 		seen[key] = o
 		dests = append(dests, d)
+	}
+	if !slices.ContainsFunc(dests, collector.Dest.IsImage) && len(imageOnly) > 0 && !b.explain {
+		fmt.Fprintf(stderr, "scratchpack build: warning: %s only apply to images (oci:, docker-archive:, docker://): a %s output has no image config\n",
+			strings.Join(imageOnly, ", "), dests[0].Transport)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -146,8 +164,61 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	if b.explain {
 		return nil
 	}
+	if b.format == "json" {
+		return writeBuildJSON(stdout, res, dests)
+	}
 	fmt.Fprintln(stdout, res.Output)
 	return nil
+}
+
+// buildJSON is what build --format json prints: the first output's path, reference and digest at the top
+// (the usual case is one output), every output in outputs, and what went in.
+type buildJSON struct {
+	Path      string       `json:"path,omitempty"`
+	Reference string       `json:"reference,omitempty"`
+	Digest    string       `json:"digest,omitempty"`
+	Platform  string       `json:"platform,omitempty"`
+	Files     int          `json:"files"`
+	Bytes     int64        `json:"bytes"`
+	Outputs   []outputJSON `json:"outputs"`
+}
+
+type outputJSON struct {
+	Output    string `json:"output"` // as given to -o
+	Transport string `json:"transport"`
+	Path      string `json:"path,omitempty"`
+	Reference string `json:"reference,omitempty"`
+	Digest    string `json:"digest,omitempty"` // images: the manifest digest (docker-archive: the config digest, the image ID)
+}
+
+func writeBuildJSON(w io.Writer, res *collector.Result, dests []collector.Dest) error {
+	out := buildJSON{Outputs: []outputJSON{}}
+	if res.Platform.Architecture != "" {
+		out.Platform = res.Platform.String()
+	}
+	for _, e := range res.Tree.Entries() {
+		if e.Kind == collector.KindFile {
+			out.Files++
+			out.Bytes += e.Size
+		}
+	}
+	lines := strings.Split(res.Output, "\n")
+	for i, d := range dests {
+		o := outputJSON{Output: d.String(), Transport: d.Transport, Path: d.Path, Reference: d.Ref}
+		if d.Transport == "docker-archive" && o.Reference == "" {
+			o.Reference = collector.DefaultArchiveRef
+		}
+		if d.IsImage() && i < len(lines) {
+			o.Digest = lines[i]
+		}
+		out.Outputs = append(out.Outputs, o)
+	}
+	if len(out.Outputs) > 0 {
+		out.Path, out.Reference, out.Digest = out.Outputs[0].Path, out.Outputs[0].Reference, out.Outputs[0].Digest
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 // spec maps the flags to a build spec; usage errors exit 2. cleanup closes the root.
@@ -275,6 +346,17 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 		return collector.Spec{}, nil, fmt.Errorf("opening the root: %w", err)
 	}
 	return s, func() { s.Root.Close() }, nil
+}
+
+// changedFlags lists, as --name, those of names given on the command line.
+func changedFlags(fl *pflag.FlagSet, names ...string) []string {
+	var out []string
+	for _, n := range names {
+		if fl.Changed(n) {
+			out = append(out, "--"+n)
+		}
+	}
+	return out
 }
 
 // splitPlacement splits SRC[:DEST] at its last ':'. DEST must be absolute; "SRC:" (nothing after the last

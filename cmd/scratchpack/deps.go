@@ -20,33 +20,40 @@ import (
 	"github.com/scratchpack/scratchpack/elfdeps"
 )
 
-func runDeps(args []string, stdout, stderr io.Writer) error {
+// depsFlags are deps' flags.
+type depsFlags struct {
+	rootDir, platform, libPath, format, cpuMode, hwcaps, atPlatform, cwd *string
+	insecure, verbose                                                    *bool
+}
+
+// depsFlagSet defines deps' flags (for parsing, help and completion).
+func depsFlagSet() (*pflag.FlagSet, *depsFlags) {
 	fl := pflag.NewFlagSet("deps", pflag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: scratchpack deps [flags] FILE...\n\n"+
-			"Lists what the dynamic loader would map for each FILE, reading ELF only (nothing is run).\n\nFlags:\n")
-		fl.PrintDefaults()
+	d := &depsFlags{}
+	d.rootDir = fl.String("root", "/", "resolve inside this root, as under chroot: a directory (a sysroot), or an image: oci:PATH[:TAG], docker-archive:PATH[:REF], docker://REF")
+	d.platform = fl.String("platform", "", "the platform os/arch[/variant] to pick from a multi-platform image --root (default: this machine's)")
+	d.insecure = fl.Bool("insecure", false, "allow a plain-HTTP registry for a docker:// --root (loopback ones are always allowed)")
+	d.libPath = fl.String("library-path", "", "resolve as if LD_LIBRARY_PATH were set to this value")
+	d.format = fl.String("format", "tree", "output format: tree, list or json")
+	d.cpuMode = fl.String("cpu", "host", "CPU-dependent choices: host (this machine's CPU), baseline (no optional feature) or all (every glibc-hwcaps variant)")
+	d.hwcaps = fl.String("hwcaps", "", "comma-separated glibc-hwcaps subdirectories to search, best first (overrides --cpu's)")
+	d.atPlatform = fl.String("at-platform", "", "value of $PLATFORM and the legacy platform subdirectory (overrides --cpu's)")
+	d.cwd = fl.String("cwd", "", "working directory inside the root for relative names (default: the current directory with --root /, else /)")
+	d.verbose = fl.BoolP("verbose", "v", false, "log every candidate file tried to stderr")
+	return fl, d
+}
+
+const depsAbout = "Lists what the dynamic loader would map for each FILE, reading ELF only (nothing is run)."
+
+func runDeps(args []string, stdout, stderr io.Writer) error {
+	fl, d := depsFlagSet()
+	if help, err := parseFlags(fl, args, stdout); help || err != nil {
+		return err
 	}
-	rootDir := fl.String("root", "/", "resolve inside this root, as under chroot: a directory (a sysroot), or an image: oci:PATH[:TAG], docker-archive:PATH[:REF], docker://REF")
-	platform := fl.String("platform", "", "the platform os/arch[/variant] to pick from a multi-platform image --root (default: this machine's)")
-	insecure := fl.Bool("insecure", false, "allow a plain-HTTP registry for a docker:// --root (loopback ones are always allowed)")
-	libPath := fl.String("library-path", "", "resolve as if LD_LIBRARY_PATH were set to this value")
-	format := fl.String("format", "tree", "output format: tree, list or json")
-	cpuMode := fl.String("cpu", "host", "CPU-dependent choices: host (this machine's CPU), baseline (no optional feature) or all (every glibc-hwcaps variant)")
-	hwcaps := fl.String("hwcaps", "", "comma-separated glibc-hwcaps subdirectories to search, best first (overrides --cpu's)")
-	atPlatform := fl.String("at-platform", "", "value of $PLATFORM and the legacy platform subdirectory (overrides --cpu's)")
-	cwd := fl.String("cwd", "", "working directory inside the root for relative names (default: the current directory with --root /, else /)")
-	verbose := fl.BoolP("verbose", "v", false, "log every candidate file tried to stderr")
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2, err: err}
-	}
+	rootDir, platform, insecure, libPath, format, cpuMode := d.rootDir, d.platform, d.insecure, d.libPath, d.format, d.cpuMode
+	hwcaps, atPlatform, cwd, verbose := d.hwcaps, d.atPlatform, d.cwd, d.verbose
 	if fl.NArg() == 0 {
-		fl.Usage()
-		return &exitError{code: 2, err: errors.New("no FILE given")}
+		return &exitError{code: 2, err: errors.New("no FILE given (see 'scratchpack deps --help')")}
 	}
 	switch *format {
 	case "tree", "list", "json":

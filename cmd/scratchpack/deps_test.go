@@ -234,22 +234,7 @@ func TestDepsGolden(t *testing.T) {
 			if code != 1 {
 				t.Fatalf("exit %d, want 1 (libc is not in this root); stderr %q", code, stderr)
 			}
-			golden := filepath.Join("testdata", "golden", "deps-origin."+format)
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, []byte(stdout), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), stdout); diff != "" {
-				t.Errorf("%s differs (-golden +got):\n%s", golden, diff)
-			}
+			checkGolden(t, "deps-origin."+format, stdout)
 		})
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/pflag"
 )
 
 // exitError carries an exit status through to main; its message, if any, has been printed already or is
@@ -27,24 +30,116 @@ func (e *exitError) Error() string {
 type command struct {
 	name    string
 	summary string
+	args    string                // what follows the flags in the usage line
+	about   func() string         // the help text above the flags
+	flags   func() *pflag.FlagSet // the command's flags, for help and completion (nil: none)
 	run     func(args []string, stdout, stderr io.Writer) error
 }
 
 func commands() []command {
 	return []command{
-		{"deps", "list the files the dynamic loader maps for ELF programs", runDeps},
-		{"build", "build a minimal root filesystem or FROM-scratch image for programs", runBuild},
-		{"rules", "list the run-time rules build applies (and --no-rule NAME switches off)", runRules},
+		{"deps", "list the files the dynamic loader maps for ELF programs", "FILE...",
+			func() string { return depsAbout }, func() *pflag.FlagSet { fl, _ := depsFlagSet(); return fl }, runDeps},
+		{"build", "build a minimal root filesystem or FROM-scratch image for programs", "FILE[:DEST]... -o DEST",
+			buildAbout, func() *pflag.FlagSet { fl, _ := buildFlagSet(); return fl }, runBuild},
+		{"rules", "list the run-time rules build applies (and --no-rule NAME switches off)", "",
+			func() string { return "Lists the run-time rules 'scratchpack build' applies, in order." }, nil, runRules},
+		{"version", "print the version and VCS revision scratchpack was built from", "",
+			func() string { return "Prints scratchpack's module version, VCS revision and Go version." }, nil, runVersion},
+		{"completion", "print a shell completion script: bash, zsh or fish", "bash|zsh|fish",
+			func() string { return completionAbout }, nil, runCompletion},
 	}
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "scratchpack: minimal FROM-scratch images for dynamically-linked programs, without running them.\n\n")
 	fmt.Fprintf(w, "Usage:\n  scratchpack COMMAND [flags] [args]\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun 'scratchpack COMMAND --help' for a command's flags.\n")
+	fmt.Fprintf(w, "\nRun 'scratchpack COMMAND --help' for a command's flags; 'scratchpack --version' for the version.\n")
+}
+
+// commandUsage writes a command's help: its usage line, what it does, and its flags.
+func commandUsage(w io.Writer, c command) {
+	line := "scratchpack " + c.name
+	if c.flags != nil {
+		line += " [flags]"
+	}
+	if c.args != "" {
+		line += " " + c.args
+	}
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", line, c.about())
+	if c.flags != nil {
+		fmt.Fprintf(w, "\nFlags:\n%s", c.flags().FlagUsages())
+	}
+}
+
+// parseFlags parses a command's flags. Help goes to stdout and says so (help is true); a flag error is a
+// usage error (exit 2) that points at --help. pflag itself prints nothing.
+func parseFlags(fl *pflag.FlagSet, args []string, stdout io.Writer) (help bool, err error) {
+	fl.SetOutput(io.Discard)
+	fl.Usage = func() {}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			if c, ok := lookup(fl.Name()); ok {
+				commandUsage(stdout, c)
+			}
+			return true, nil
+		}
+		return false, &exitError{code: 2, err: fmt.Errorf("%v (see 'scratchpack %s --help')", err, fl.Name())}
+	}
+	return false, nil
+}
+
+// runVersion prints the version.
+func runVersion(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		if args[0] == "--help" || args[0] == "-h" {
+			c, _ := lookup("version")
+			commandUsage(stdout, c)
+			return nil
+		}
+		return &exitError{code: 2, err: errors.New("version takes no arguments")}
+	}
+	fmt.Fprintln(stdout, version())
+	return nil
+}
+
+// version is "scratchpack VERSION (REVISION[, modified], GO)" from the build information Go records.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "scratchpack (unknown version: built without module information)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if rev == "" {
+		rev = "unknown revision"
+	}
+	return fmt.Sprintf("scratchpack %s (%s%s, %s)", v, rev, modified, bi.GoVersion)
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -53,31 +148,46 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "help", "-h", "--help":
+	case "-h", "--help":
 		usage(stdout)
 		return 0
-	}
-	for _, c := range commands() {
-		if c.name != args[0] {
-			continue
-		}
-		err := c.run(args[1:], stdout, stderr)
-		if err == nil {
-			return 0
-		}
-		var ee *exitError
-		if errors.As(err, &ee) {
-			if ee.err != nil {
-				fmt.Fprintf(stderr, "scratchpack %s: %v\n", c.name, ee.err)
+	case "help":
+		if len(args) > 1 {
+			if c, ok := lookup(args[1]); ok {
+				commandUsage(stdout, c)
+				return 0
 			}
-			return ee.code
+			fmt.Fprintf(stderr, "scratchpack help: unknown command %q\n", args[1])
+			return 2
 		}
-		fmt.Fprintf(stderr, "scratchpack %s: %v\n", c.name, err)
-		return 1
+		usage(stdout)
+		return 0
+	case "--version":
+		fmt.Fprintln(stdout, version())
+		return 0
 	}
-	fmt.Fprintf(stderr, "scratchpack: unknown command %q\n\n", args[0])
-	usage(stderr)
-	return 2
+	c, ok := lookup(args[0])
+	if !ok {
+		hint := ""
+		if strings.HasPrefix(args[0], "-") {
+			hint = " (flags come after the command)"
+		}
+		fmt.Fprintf(stderr, "scratchpack: unknown command %q%s; run 'scratchpack --help' for the commands\n", args[0], hint)
+		return 2
+	}
+	err := c.run(args[1:], stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "scratchpack %s: %v\n", c.name, ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "scratchpack %s: %v\n", c.name, err)
+	return 1
 }
 
 func main() {

@@ -9,7 +9,7 @@ import (
 )
 
 // traceAfterDash is --trace's value when given alone: trace the command after "--".
-const traceAfterDash = "\x00after-dash"
+const traceAfterDash = "--"
 
 // traceWorkloads turns the --trace values and the command after "--" into argv lists.
 func traceWorkloads(values, afterDash []string) ([][]string, error) {

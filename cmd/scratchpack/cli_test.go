@@ -1,0 +1,223 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// checkGolden compares got with testdata/golden/NAME, which go test -update rewrites.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs (-golden +got):\n%s", golden, diff)
+	}
+}
+
+// controlBytes matches what a help text must not hold: control characters other than newline.
+var controlBytes = regexp.MustCompile("[\x00-\x09\x0b-\x1f\x7f]")
+
+// TestHelp: every help is on stdout with exit 0, nothing on stderr, no control bytes, and equals its golden
+// file; an unknown flag or command is a usage error pointing at --help.
+func TestHelp(t *testing.T) {
+	for _, tc := range []struct {
+		golden string
+		args   []string
+	}{
+		{"help.txt", []string{"--help"}},
+		{"help.txt", []string{"help"}},
+		{"help-deps.txt", []string{"deps", "--help"}},
+		{"help-deps.txt", []string{"help", "deps"}},
+		{"help-build.txt", []string{"build", "--help"}},
+		{"help-build.txt", []string{"build", "-h"}},
+		{"help-rules.txt", []string{"rules", "--help"}},
+		{"help-completion.txt", []string{"completion", "--help"}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, stdout, stderr := scratchpack(t, tc.args...)
+			if code != 0 || stderr != "" {
+				t.Fatalf("exit %d, stderr %q: want 0 and nothing", code, stderr)
+			}
+			if loc := controlBytes.FindStringIndex(stdout); loc != nil {
+				t.Errorf("control byte %q at %d: %q", stdout[loc[0]:loc[1]], loc[0], stdout[max(0, loc[0]-40):loc[1]])
+			}
+			if strings.Contains(stdout, "`") {
+				t.Error("a backquote in the help (pflag would take it for an argument name)")
+			}
+			checkGolden(t, tc.golden, stdout)
+		})
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"build", "--bogus", "/bin/true"}, "unknown flag: --bogus (see 'scratchpack build --help')"},
+		{[]string{"deps", "--format"}, "flag needs an argument: --format (see 'scratchpack deps --help')"},
+		{[]string{"frobnicate"}, "unknown command \"frobnicate\"; run 'scratchpack --help'"},
+		{[]string{"--root", "/"}, "flags come after the command"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, stdout, stderr := scratchpack(t, tc.args...)
+			if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and %q", code, stdout, stderr, tc.want)
+			}
+		})
+	}
+}
+
+// TestVersion: version and --version print the same line, from the build information.
+func TestVersion(t *testing.T) {
+	code, a, _ := scratchpack(t, "version")
+	code2, b, _ := scratchpack(t, "--version")
+	if code != 0 || code2 != 0 || a != b {
+		t.Fatalf("version: exit %d %q; --version: exit %d %q", code, a, code2, b)
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		t.Fatal("no build information in the test binary")
+	}
+	if !strings.HasPrefix(a, "scratchpack ") || !strings.Contains(a, bi.GoVersion) {
+		t.Errorf("version %q: want scratchpack VERSION (REVISION, %s)", a, bi.GoVersion)
+	}
+}
+
+// TestVersionOfTheBinary builds scratchpack as make build does, in this checkout, and checks that its
+// version names this checkout's commit.
+func TestVersionOfTheBinary(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go command is not on PATH")
+	}
+	gitTool, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("git is not on PATH")
+	}
+	rev, err := exec.Command(gitTool, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "scratchpack")
+	if out, err := exec.Command(goTool, "build", "-buildvcs=auto", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), strings.TrimSpace(string(rev))) {
+		t.Errorf("--version %q does not name the commit %s", out, rev)
+	}
+}
+
+// TestCompletion: each script is valid for its shell, and bash's completes commands and a command's flags.
+func TestCompletion(t *testing.T) {
+	scripts := map[string]string{}
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		code, stdout, stderr := scratchpack(t, "completion", sh)
+		if code != 0 || stderr != "" || stdout == "" {
+			t.Fatalf("completion %s: exit %d, stderr %q", sh, code, stderr)
+		}
+		scripts[sh] = stdout
+		file := filepath.Join(t.TempDir(), "completion."+sh)
+		if err := os.WriteFile(file, []byte(stdout), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		needTools(t, sh)
+		if out, err := exec.Command(sh, "-n", file).CombinedOutput(); err != nil {
+			t.Errorf("%s -n: %v\n%s", sh, err, out)
+		}
+	}
+	complete := func(words ...string) []string {
+		t.Helper()
+		script := filepath.Join(t.TempDir(), "c.bash")
+		if err := os.WriteFile(script, []byte(scripts["bash"]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var quoted []string
+		for _, w := range words {
+			quoted = append(quoted, "'"+w+"'")
+		}
+		cmd := exec.Command("bash", "-c", ". "+script+"; COMP_WORDS=("+strings.Join(quoted, " ")+"); COMP_CWORD="+strconv.Itoa(len(words)-1)+"; _scratchpack; printf '%s\\n' \"${COMPREPLY[@]}\"")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("bash completion of %q: %v", words, err)
+		}
+		return strings.Fields(string(out))
+	}
+	if diff := cmp.Diff([]string{"build"}, complete("scratchpack", "bu")); diff != "" {
+		t.Errorf("completing 'bu' (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"--trace", "--trace-file", "--trace-file-cwd", "--trace-timeout"}, complete("scratchpack", "build", "--tra")); diff != "" {
+		t.Errorf("completing 'build --tra' (-want +got):\n%s", diff)
+	}
+	if code, _, stderr := scratchpack(t, "completion", "tcsh"); code != 2 || !strings.Contains(stderr, "tcsh") {
+		t.Errorf("completion tcsh: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestBuildJSON: --format json prints one object naming the output, the platform, and the files and bytes
+// that went in, for a tree output and an image output.
+func TestBuildJSON(t *testing.T) {
+	dir := t.TempDir()
+	root, layout := filepath.Join(dir, "root"), filepath.Join(dir, "oci")
+	code, stdout, stderr := scratchpack(t, "build", "--certs", "never", "--format", "json", "/bin/true:/true", "-o", "dir:"+root, "-o", "oci:"+layout+":v1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got buildJSON
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("stdout is not one build object: %v\n%s", err, stdout)
+	}
+	if dec.More() {
+		t.Error("stdout holds more than one JSON value")
+	}
+	if got.Files < 3 || got.Bytes <= 0 || got.Platform != "linux/amd64" || len(got.Outputs) != 2 {
+		t.Errorf("%+v: want files, bytes, linux/amd64 and two outputs", got)
+	}
+	digest := got.Outputs[1].Digest
+	want := []outputJSON{
+		{Output: "dir:" + root, Transport: "dir", Path: root},
+		{Output: "oci:" + layout + ":v1", Transport: "oci", Path: layout, Reference: "v1", Digest: digest},
+	}
+	if diff := cmp.Diff(want, got.Outputs); diff != "" || !strings.HasPrefix(digest, "sha256:") {
+		t.Errorf("outputs (-want +got):\n%s", diff)
+	}
+	if got.Path != root || got.Digest != "" {
+		t.Errorf("top level: path %q digest %q, want the first output's", got.Path, got.Digest)
+	}
+}
+
+// TestImageOnlyFlagsWarn: image flags given for a tree output are named in a warning, not dropped silently.
+func TestImageOnlyFlagsWarn(t *testing.T) {
+	code, _, stderr := scratchpack(t, "build", "--certs", "never", "--env", "A=1", "--entrypoint", "/x", "/bin/true", "-o", "dir:"+filepath.Join(t.TempDir(), "r"))
+	if code != 0 || !strings.Contains(stderr, "warning: --entrypoint, --env only apply to images") {
+		t.Errorf("exit %d, stderr %q: want a warning naming --entrypoint and --env", code, stderr)
+	}
+	code, _, stderr = scratchpack(t, "build", "--certs", "never", "--env", "A=1", "/bin/true", "-o", "oci:"+filepath.Join(t.TempDir(), "o"))
+	if code != 0 || strings.Contains(stderr, "warning") {
+		t.Errorf("an image output: exit %d, stderr %q: want no warning", code, stderr)
+	}
+}
