@@ -33,17 +33,19 @@ demo: build tools ## build the dynamically-linked hello world, pack it FROM scra
 	@file fixtures/build/hello 2>/dev/null || true
 	@echo "== scratchpack deps fixtures/build/hello"
 	@./$(BIN) deps fixtures/build/hello
-	@echo "== scratchpack build fixtures/build/hello -o dir:fixtures/build/demo-root"
-	@./$(BIN) build --force --certs never fixtures/build/hello -o dir:fixtures/build/demo-root
-	@echo "== scratchpack build fixtures/build/hello -o oci:fixtures/build/demo-oci:latest (prints the digest)"
-	@./$(BIN) build --force --certs never fixtures/build/hello -o oci:fixtures/build/demo-oci:latest
+	@echo "== scratchpack build fixtures/build/hello:/hello -o dir:fixtures/build/demo-root"
+	@./$(BIN) build --force --certs never fixtures/build/hello:/hello -o dir:fixtures/build/demo-root
+	@echo "== scratchpack build fixtures/build/hello:/hello -o oci:fixtures/build/demo-oci:latest (prints the digest: the same from any checkout)"
+	@./$(BIN) build --force --certs never fixtures/build/hello:/hello -o oci:fixtures/build/demo-oci:latest
 	@printf '== sizes: closure (program + libraries) %s bytes; root filesystem %s bytes; OCI layer %s bytes\n' \
 	  "$$(du -cLb fixtures/build/hello $$(./$(BIN) deps --format list fixtures/build/hello) | tail -n 1 | cut -f1)" \
 	  "$$(du -sb fixtures/build/demo-root | cut -f1)" \
 	  "$$(find fixtures/build/demo-oci/blobs -type f -size +1k -printf '%s\n' | sort -n | tail -n 1)"
-	@echo "== running it from the built root (chroot; nothing else is in there):"
-	@if [ "$$(id -u)" = 0 ]; then chroot fixtures/build/demo-root $(CURDIR)/fixtures/build/hello; \
-	  else unshare -r chroot fixtures/build/demo-root $(CURDIR)/fixtures/build/hello; fi
+	@echo "== the image's files:"
+	@cd fixtures/build/demo-root && find . -mindepth 1 | sort | sed 's|^\.|  |'
+	@echo "== running /hello from the built root (chroot; nothing else is in there):"
+	@if [ "$$(id -u)" = 0 ]; then chroot fixtures/build/demo-root /hello; \
+	  else unshare -r chroot fixtures/build/demo-root /hello; fi
 
 fuzz: ## fuzz the ELF and ld.so.cache parsers for FUZZTIME each
 	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzNewBinary$$' -fuzztime $(FUZZTIME)
