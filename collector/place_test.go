@@ -116,3 +116,36 @@ func TestPlacedAddOfAnELF(t *testing.T) {
 		t.Errorf("libo.so.1, found through $ORIGIN/../lib, did not move with /svc: %+v", e)
 	}
 }
+
+// TestPlacementWarnings: a program that finds its data relative to its own location (python3 computes its
+// prefix from its path) is named in a warning when placed elsewhere; one that does not, or one left at its
+// path, is not.
+func TestPlacementWarnings(t *testing.T) {
+	build := fixtureBuild(t)
+	python, err := filepath.EvalSymlinks("/usr/bin/python3")
+	if err != nil {
+		t.Skip("no python3 on this machine")
+	}
+	for _, tc := range []struct {
+		file, dest string
+		warn       bool
+	}{
+		{python, "/py/bin/python3", true},
+		{python, "", false},
+		{filepath.Join(build, "origin/real/bin/prog"), "/app/prog", false},
+	} {
+		p, err := NewPlanner(hostRoot(t), WithCPUs(elfdeps.HostCPU))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.AddProgramAt(tc.file, tc.dest); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(p.Warnings) > 0; got != tc.warn {
+			t.Errorf("%s at %q: warnings %q, want a warning %v", tc.file, tc.dest, p.Warnings, tc.warn)
+		}
+		if tc.warn && !strings.Contains(strings.Join(p.Warnings, " "), "PYTHONHOME") {
+			t.Errorf("the warning does not say why: %q", p.Warnings)
+		}
+	}
+}

@@ -180,3 +180,23 @@ func TestScripts(t *testing.T) {
 		t.Errorf("missing interpreter: %v", err)
 	}
 }
+
+// TestMountpoints: empty /dev, /proc and /sys are in every image unless the rule is off.
+func TestMountpoints(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		o := RuleOptions{Base: BaseFiles{Certs: "never"}}
+		if off {
+			o.Disabled = []string{"mountpoints"}
+		}
+		p, _, err := planned(t, o, nil, "/bin/true")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{"/dev", "/proc", "/sys"} {
+			e := p.Tree().Get(d)
+			if off != (e == nil) || e != nil && (e.Kind != KindDir || e.Mode != 0o755) {
+				t.Errorf("rule off %v: %s = %+v", off, d, e)
+			}
+		}
+	}
+}
