@@ -211,7 +211,7 @@ func applyConfig(cf *v1.ConfigFile, cfg ImageConfig, created time.Time) error {
 		p.OS = "linux"
 	}
 	if p.Architecture == "" {
-		return errors.New("the image platform is unset: name it (--platform os/arch[/variant]) or add a program")
+		return errors.New("the image platform is unset: name it (os/arch[/variant]) or add a program")
 	}
 	if cf.Architecture != "" && !samePlatform(p, v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}) {
 		return fmt.Errorf("the base image is %s but the image is %s: choose a base of the same platform",
@@ -325,7 +325,7 @@ func PlatformFor(m elf.Machine, c elf.Class, data elf.Data, flags uint32) (v1.Pl
 	case m == elf.EM_MIPS && c == elf.ELFCLASS32 && flags&efMIPSABI2 == 0:
 		arch = byOrder(le, "mipsle", "mips")
 	default:
-		return v1.Platform{}, fmt.Errorf("%s programs (%s, %s) have no OCI platform: name one (--platform os/arch[/variant])", m, c, data)
+		return v1.Platform{}, fmt.Errorf("%s programs (%s, %s) have no OCI platform: name one (os/arch[/variant])", m, c, data)
 	}
 	return v1.Platform{OS: "linux", Architecture: arch, Variant: variant}, nil
 }
