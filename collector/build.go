@@ -37,6 +37,8 @@ type Spec struct {
 	TraceLogs []TraceLog
 	// TraceExclude leaves paths out of what traces add (DefaultTraceExclude when zero).
 	TraceExclude TraceExclude
+	// KeepSetuid keeps regular files' setuid, setgid and sticky bits (removed by default).
+	KeepSetuid bool
 	// Rules tunes the run-time rules.
 	Rules RuleOptions
 	// WorkDir, if set, is made as a directory in the image (and is the config's working directory).
@@ -109,7 +111,7 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 		res.Notes = append(res.Notes, n)
 		log.Info(n)
 	}
-	popts := []PlanOption{WithResolverOptions(s.Resolve...), WithPlanLogger(log)}
+	popts := []PlanOption{WithResolverOptions(s.Resolve...), WithPlanLogger(log), WithKeepSetuid(s.KeepSetuid)}
 	if len(s.CPUs) > 0 {
 		popts = append(popts, WithCPUs(s.CPUs...))
 	}

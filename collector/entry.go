@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -45,6 +46,7 @@ type Entry struct {
 	Data     []byte      // KindFile: generated content, when Source is nil
 	Size     int64       // KindFile: the size in bytes (taken from Source or Data when 0)
 	Target   string      // KindSymlink: the link's target, verbatim
+	Stripped fs.FileMode // setuid, setgid or sticky bits the source had and the image does not
 	// Origins says why the path is in the image, each reason once, in the order they were found.
 	Origins []Origin
 
@@ -165,8 +167,11 @@ func newHostFile(path string, st fs.FileInfo) *hostFile {
 }
 
 func (s *hostFile) Open() (io.ReadCloser, error) {
-	f, err := os.OpenFile(s.path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(s.path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
+		if errors.Is(err, syscall.ELOOP) || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s %w: %w", s.path, rootfs.ErrChanged, err) // replaced by a link, or removed
+		}
 		return nil, err
 	}
 	st, err := f.Stat()

@@ -3,6 +3,7 @@ package collector
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 )
 
@@ -38,6 +39,9 @@ func (t *Tree) Explain(w io.Writer) error {
 			}
 			fmt.Fprintf(w, "    %s\n", reason)
 		}
+		if e.Stripped != 0 {
+			fmt.Fprintf(w, "    %s removed\n", specialNames(e.Stripped))
+		}
 		seen := map[*Entry]bool{e: true}
 		cur := e
 		for depth := 0; depth < maxExplainDepth; depth++ {
@@ -65,4 +69,18 @@ func firstBy(e *Entry) string {
 		}
 	}
 	return ""
+}
+
+// specialNames names setuid, setgid and sticky bits: "setuid+setgid".
+func specialNames(m fs.FileMode) string {
+	var names []string
+	for _, b := range []struct {
+		bit  fs.FileMode
+		name string
+	}{{fs.ModeSetuid, "setuid"}, {fs.ModeSetgid, "setgid"}, {fs.ModeSticky, "sticky"}} {
+		if m&b.bit != 0 {
+			names = append(names, b.name)
+		}
+	}
+	return strings.Join(names, "+")
 }

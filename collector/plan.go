@@ -26,6 +26,7 @@ type Planner struct {
 	root       rootfs.FS
 	rootDir    string // the host directory of a directory root ("" for an image), for --add files inside it
 	keepOwners bool   // an image root's owners are kept; a directory root's files become 0:0, as COPY does
+	keepSetuid bool   // regular files keep setuid, setgid and sticky
 	tree       *Tree
 	resolvers  []*elfdeps.Resolver // one per CPU variant, sharing caches; the first also answers plain lookups
 	log        *slog.Logger
@@ -52,6 +53,16 @@ type planOptions struct {
 	cpus       []func(elf.Machine, elf.Class) elfdeps.CPU
 	log        *slog.Logger
 	keepOwners *bool
+	keepSetuid bool
+}
+
+// WithKeepSetuid keeps the setuid, setgid and sticky bits of regular files, which are removed by default
+// (Entry.Stripped says which a file lost).
+func WithKeepSetuid(keep bool) PlanOption {
+	return func(o *planOptions) error {
+		o.keepSetuid = keep
+		return nil
+	}
 }
 
 // WithOwners says whether files keep the owners they have in the root (the default for image roots) or
@@ -116,7 +127,7 @@ func NewPlanner(root rootfs.FS, opts ...PlanOption) (*Planner, error) {
 			return nil, err
 		}
 	}
-	p := &Planner{root: root, tree: NewTree(), log: o.log, imports: map[string][]string{}}
+	p := &Planner{root: root, tree: NewTree(), log: o.log, imports: map[string][]string{}, keepSetuid: o.keepSetuid}
 	if d, ok := root.(*rootfs.Dir); ok {
 		abs, err := filepath.Abs(d.String())
 		if err != nil {
@@ -503,8 +514,9 @@ func (p *Planner) addPlaced(dest, real string, o Origin) error {
 		o.RootPath = real
 	}
 	meta := rootfs.MetaOf(fi)
-	e := Entry{Path: dest, Kind: KindFile, Mode: fileMode(fi.Mode()), Source: &rootFile{fsys: p.root, name: fsName(real), meta: meta},
+	e := Entry{Path: dest, Kind: KindFile, Source: &rootFile{fsys: p.root, name: fsName(real), meta: meta},
 		Size: meta.Size, Origins: []Origin{o}}
+	e.Mode, e.Stripped = p.regularMode(fi.Mode())
 	if p.keepOwners {
 		e.UID, e.GID = meta.UID, meta.GID
 	}
@@ -580,12 +592,27 @@ func (p *Planner) addResolved(asked, real string, links []elfdeps.Link, o Origin
 	}
 	p.log.Debug("add", "path", asked, "why", o.Reason)
 	meta := rootfs.MetaOf(fi)
-	e := Entry{Path: real, Kind: KindFile, Mode: fileMode(fi.Mode()), Source: &rootFile{fsys: p.root, name: fsName(real), meta: meta},
+	e := Entry{Path: real, Kind: KindFile, Source: &rootFile{fsys: p.root, name: fsName(real), meta: meta},
 		Size: meta.Size, Origins: []Origin{o}}
+	e.Mode, e.Stripped = p.regularMode(fi.Mode())
 	if p.keepOwners {
 		e.UID, e.GID = meta.UID, meta.GID
 	}
 	return p.tree.Add(e)
+}
+
+// specialBits are the mode bits a file loses unless the planner keeps them.
+const specialBits = fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+// regularMode is a regular file's mode in the image: its permission bits, and setuid, setgid and sticky
+// only when the planner keeps them (a user's setuid file must not become a root-owned setuid file). It
+// also returns the bits it removed.
+func (p *Planner) regularMode(m fs.FileMode) (mode, stripped fs.FileMode) {
+	mode = fileMode(m)
+	if p.keepSetuid {
+		return mode, 0
+	}
+	return mode &^ specialBits, mode & specialBits
 }
 
 // fileMode keeps the permission bits and setuid, setgid and sticky; never a type bit.
@@ -722,7 +749,9 @@ func (p *Planner) AddHostPath(src, dest string, o Origin) error {
 	if !st.Mode().IsRegular() {
 		return fmt.Errorf("adding %s: not a regular file or directory", src)
 	}
-	if err := p.tree.Add(Entry{Path: dest, Kind: KindFile, Mode: fileMode(st.Mode()), Source: newHostFile(real, st), Origins: []Origin{o}}); err != nil {
+	e := Entry{Path: dest, Kind: KindFile, Source: newHostFile(real, st), Origins: []Origin{o}}
+	e.Mode, e.Stripped = p.regularMode(st.Mode())
+	if err := p.tree.Add(e); err != nil {
 		return err
 	}
 	return p.hostClosureIfELF(dest, real, o)
@@ -756,7 +785,9 @@ func (p *Planner) addHostTree(src, dest string, o Origin) error {
 			}
 			return p.tree.Add(Entry{Path: ip, Kind: KindDir, Mode: fileMode(info.Mode()), Origins: []Origin{o}})
 		case d.Type().IsRegular():
-			if err := p.tree.Add(Entry{Path: ip, Kind: KindFile, Mode: fileMode(info.Mode()), Source: newHostFile(hp, info), Origins: []Origin{o}}); err != nil {
+			e := Entry{Path: ip, Kind: KindFile, Source: newHostFile(hp, info), Origins: []Origin{o}}
+			e.Mode, e.Stripped = p.regularMode(info.Mode())
+			if err := p.tree.Add(e); err != nil {
 				return err
 			}
 			return p.hostClosureIfELF(ip, hp, o)

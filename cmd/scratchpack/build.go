@@ -34,6 +34,7 @@ type buildFlags struct {
 	platform, base, compression      string
 	certs                            string
 	force, tzdata, insecure, verbose bool
+	keepSetuid                       bool
 	explain                          bool
 	noRules, locales                 []string
 	gconv                            string
@@ -79,6 +80,7 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 	fl.StringVar(&b.certs, "certs", "auto", "CA certificates: auto (when a TLS library is in), always or never")
 	fl.BoolVar(&b.tzdata, "tzdata", false, "add the root's /usr/share/zoneinfo")
 	fl.BoolVar(&b.force, "force", false, "replace an existing output")
+	fl.BoolVar(&b.keepSetuid, "keep-setuid", false, "keep files' setuid, setgid and sticky bits (removed by default: a user's setuid file must not become root's)")
 	fl.BoolVar(&b.insecure, "insecure", false, "allow plain HTTP registries (loopback ones are always allowed)")
 	fl.BoolVarP(&b.verbose, "verbose", "v", false, "list every file of the result and why it is in (on stderr)")
 	fl.BoolVar(&b.explain, "explain", false, "print, for every file the image would hold, why (the chain of reasons) on stdout, and write nothing (-o not needed)")
@@ -154,12 +156,17 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return withHint(err)
 	}
-	if b.verbose {
-		for _, e := range res.Tree.Entries() {
-			if len(e.Origins) > 0 {
-				fmt.Fprintf(stderr, "  %-60s %s\n", e.Path, strings.Join(e.Why(), "; "))
-			}
+	var stripped []string
+	for _, e := range res.Tree.Entries() {
+		if e.Stripped != 0 {
+			stripped = append(stripped, e.Path)
 		}
+		if b.verbose && len(e.Origins) > 0 {
+			fmt.Fprintf(stderr, "  %-60s %s\n", e.Path, strings.Join(e.Why(), "; "))
+		}
+	}
+	if len(stripped) > 0 {
+		fmt.Fprintf(stderr, "scratchpack build: removed setuid/setgid/sticky bits from %s (--keep-setuid keeps them)\n", strings.Join(stripped, ", "))
 	}
 	if b.explain {
 		return nil
@@ -227,7 +234,7 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 		return collector.Spec{}, nil, &exitError{code: 2, err: err}
 	}
 	s := collector.Spec{
-		Base: b.base, Insecure: b.insecure, WorkDir: b.workdir,
+		Base: b.base, Insecure: b.insecure, WorkDir: b.workdir, KeepSetuid: b.keepSetuid,
 		Rules: collector.RuleOptions{
 			Disabled: b.noRules, Gconv: b.gconv, Locales: b.locales,
 			Base: collector.BaseFiles{User: b.user, Certs: b.certs, TZData: b.tzdata},
