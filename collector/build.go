@@ -191,6 +191,12 @@ func (s Spec) Check() error {
 			return fmt.Errorf("no rule named %q (see `scratchpack rules`)", d)
 		}
 	}
+	if err := CheckUser(s.Rules.Base.User); err != nil {
+		return err
+	}
+	if err := CheckUser(s.Image.User); err != nil {
+		return err
+	}
 	switch s.Rules.Base.Certs {
 	case "", "auto", "always", "never":
 	default:

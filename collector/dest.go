@@ -2,7 +2,11 @@ package collector
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // Dest is a parsed output, named like skopeo's transports.
@@ -28,6 +32,9 @@ func ParseDest(s string) (Dest, error) {
 		if ref == "" {
 			return Dest{}, fmt.Errorf("output %q: no image reference after docker://", s)
 		}
+		if err := checkReference(ref); err != nil {
+			return Dest{}, fmt.Errorf("output %q: %w", s, err)
+		}
 		return Dest{Transport: "docker", Ref: ref}, nil
 	}
 	transport, rest, ok := strings.Cut(s, ":")
@@ -46,7 +53,26 @@ func ParseDest(s string) (Dest, error) {
 	if d.Path == "" {
 		return Dest{}, fmt.Errorf("output %q: no path", s)
 	}
+	if d.Transport == "docker-archive" && d.Ref != "" {
+		if _, err := name.NewTag(d.Ref); err != nil {
+			return Dest{}, fmt.Errorf("output %q: image name %q: %w (docker load needs a name:tag)", s, d.Ref, err)
+		}
+	}
 	return d, nil
+}
+
+// checkReference checks a registry reference before any work: its syntax, and a port that exists.
+func checkReference(ref string) error {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	if _, port, err := net.SplitHostPort(r.Context().RegistryStr()); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("image reference %q: port %q is not 1 to 65535", ref, port)
+		}
+	}
+	return nil
 }
 
 func transportForms() string {

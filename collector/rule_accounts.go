@@ -183,3 +183,43 @@ func isNumber(s string) bool {
 	_, err := strconv.ParseUint(s, 10, 32)
 	return err == nil
 }
+
+// CheckUser validates an image user (NAME, UID, NAME:GROUP or UID:GID) before it is written into account
+// lines: names as useradd takes them (a letter or '_' first, then letters, digits, '_', '-', '.'; at most
+// 32 bytes), ids from 0 to 2^32-2.
+func CheckUser(user string) error {
+	if user == "" {
+		return nil
+	}
+	parts := strings.Split(user, ":")
+	if len(parts) > 2 {
+		return fmt.Errorf("user %q: want NAME, UID, NAME:GROUP or UID:GID", user)
+	}
+	for _, p := range parts {
+		if isNumber(p) {
+			if n, _ := strconv.ParseUint(p, 10, 32); n == 1<<32-1 {
+				return fmt.Errorf("user %q: id %s is reserved", user, p)
+			}
+			continue
+		}
+		if !validAccountName(p) {
+			return fmt.Errorf("user %q: %q is not a valid user or group name", user, p)
+		}
+	}
+	return nil
+}
+
+func validAccountName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '-' || r == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}

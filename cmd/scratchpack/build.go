@@ -102,6 +102,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	if help, err := parseFlags(fl, args, stdout); help || err != nil {
 		return err
 	}
+	stderr = quoteWriter{stderr}
 	b := *bp
 	imageOnly := changedFlags(fl, "entrypoint", "cmd", "env", "label", "annotation", "base", "compression")
 	files := fl.Args()
@@ -240,6 +241,9 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 			Base: collector.BaseFiles{User: b.user, Certs: b.certs, TZData: b.tzdata},
 		},
 		Log: slog.New(&noteHandler{w: stderr, verbose: b.verbose}),
+	}
+	if err := collector.CheckUser(b.user); err != nil {
+		return usage(fmt.Errorf("--user: %w", err))
 	}
 	var err error
 	s.Image = collector.ImageConfig{Entrypoint: b.entrypoint, Cmd: b.cmd, Env: b.env, User: b.user, Compression: b.compression}
@@ -415,6 +419,9 @@ func sourceDateEpoch() (time.Time, error) {
 }
 
 func isTerminal(w io.Writer) bool {
+	if q, ok := w.(quoteWriter); ok {
+		w = q.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -46,6 +46,7 @@ func depsFlagSet() (*pflag.FlagSet, *depsFlags) {
 const depsAbout = "Lists what the dynamic loader would map for each FILE, reading ELF only (nothing is run)."
 
 func runDeps(args []string, stdout, stderr io.Writer) error {
+	stderr = quoteWriter{stderr}
 	fl, d := depsFlagSet()
 	if help, err := parseFlags(fl, args, stdout); help || err != nil {
 		return err
@@ -111,7 +112,7 @@ func runDeps(args []string, stdout, stderr io.Writer) error {
 	}
 	switch *format {
 	case "list":
-		writeList(stdout, results)
+		writeList(quoteWriter{stdout}, results)
 	case "json":
 		if err := writeJSON(stdout, inputs, results, errs); err != nil {
 			return err
@@ -119,7 +120,7 @@ func runDeps(args []string, stdout, stderr io.Writer) error {
 	default:
 		for _, res := range results {
 			if res != nil {
-				writeTree(stdout, res)
+				writeTree(quoteWriter{stdout}, res)
 			}
 		}
 	}

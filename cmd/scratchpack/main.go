@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 )
@@ -182,12 +183,47 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(stderr, "scratchpack %s: %v\n", c.name, ee.err)
+			fmt.Fprintf(stderr, "scratchpack %s: %s\n", c.name, quoteControl(ee.err.Error()))
 		}
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "scratchpack %s: %v\n", c.name, err)
+	fmt.Fprintf(stderr, "scratchpack %s: %s\n", c.name, quoteControl(err.Error()))
 	return 1
+}
+
+// quoteControl writes the control bytes of s (but newline and tab) and invalid UTF-8 as \xNN escapes, so
+// that a hostile file name (a DT_NEEDED with terminal escape sequences) cannot drive the terminal.
+func quoteControl(s string) string {
+	if !strings.ContainsFunc(s, needsQuote) && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 || needsQuote(r) {
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+			i++
+			continue
+		}
+		b.WriteString(s[i : i+n])
+		i += n
+	}
+	return b.String()
+}
+
+// quoteWriter applies quoteControl to everything written through it (each Write whole: callers write whole
+// lines or strings).
+type quoteWriter struct{ w io.Writer }
+
+func (q quoteWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(q.w, quoteControl(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func needsQuote(r rune) bool {
+	return r != '\n' && r != '\t' && (r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0)
 }
 
 func main() {
