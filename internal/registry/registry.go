@@ -35,9 +35,15 @@ func Ref(ctx context.Context, ref string, insecure bool) (name.Reference, []remo
 		}
 	}
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
-	if !insecure && !loopback {
+	switch {
+	case !insecure && !loopback:
 		// go-containerregistry would also fall back to HTTP for private (RFC 1918) and *.localhost hosts.
-		opts = append(opts, remote.WithTransport(httpsOnly{remote.DefaultTransport}))
+		opts = append(opts, remote.WithTransport(httpsOnly{next: remote.DefaultTransport}))
+	case !insecure:
+		// A loopback registry is reached over plain HTTP, but what it points at is not: a token realm or a
+		// redirect (a blob's Location) on another host must be HTTPS, or credentials and layers would
+		// cross the network in clear.
+		opts = append(opts, remote.WithTransport(httpsOnly{next: remote.DefaultTransport, loopbackHTTP: true}))
 	}
 	return r, opts, nil
 }
@@ -56,11 +62,14 @@ func IsLoopback(registry string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// httpsOnly refuses plain-HTTP requests.
-type httpsOnly struct{ next http.RoundTripper }
+// httpsOnly refuses plain-HTTP requests, but to a loopback host when loopbackHTTP.
+type httpsOnly struct {
+	next         http.RoundTripper
+	loopbackHTTP bool
+}
 
 func (h httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "https" {
+	if req.URL.Scheme != "https" && !(h.loopbackHTTP && IsLoopback(req.URL.Host)) {
 		return nil, fmt.Errorf("refusing %s %s: %w", req.Method, req.URL.Redacted(), ErrNotHTTPS)
 	}
 	return h.next.RoundTrip(req)

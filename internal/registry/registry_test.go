@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -101,20 +102,28 @@ func TestRefLoopbackRegistry(t *testing.T) {
 
 func TestHTTPSOnly(t *testing.T) {
 	for _, tc := range []struct {
-		url     string
-		allowed bool
+		url          string
+		loopbackHTTP bool // the registry itself is a loopback one
+		allowed      bool
 	}{
-		{"https://registry.example/v2/", true},
-		{"http://10.0.0.1:5000/v2/", false},
-		{"http://registry.localhost/v2/", false},
-		{"http://registry.example/token?scope=x", false},
+		{"https://registry.example/v2/", false, true},
+		{"http://10.0.0.1:5000/v2/", false, false},
+		{"http://registry.localhost/v2/", false, false},
+		{"http://registry.example/token?scope=x", false, false},
+		{"http://127.0.0.1:5000/v2/", false, false},
+		// A loopback registry over plain HTTP: itself yes, but not a token realm or a redirect elsewhere.
+		{"http://127.0.0.1:5000/v2/", true, true},
+		{"http://[::1]:5000/v2/x/blobs/uploads/", true, true},
+		{"http://registry.example/token?scope=x", true, false},
+		{"http://10.0.0.1/blobs/sha256:abc", true, false},
+		{"https://registry.example/token?scope=x", true, true},
 	} {
-		t.Run(tc.url, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s loopback=%v", tc.url, tc.loopbackHTTP), func(t *testing.T) {
 			sent := false
-			h := httpsOnly{roundTripFunc(func(*http.Request) (*http.Response, error) {
+			h := httpsOnly{next: roundTripFunc(func(*http.Request) (*http.Response, error) {
 				sent = true
 				return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
-			})}
+			}), loopbackHTTP: tc.loopbackHTTP}
 			req, err := http.NewRequest(http.MethodGet, tc.url, nil)
 			if err != nil {
 				t.Fatal(err)
