@@ -11,18 +11,50 @@ import (
 )
 
 // TraceExclude says which traced paths are not added: besides /proc, /sys and /dev (never recorded), the
-// build's own output and the workload's scratch space.
+// build's own output, the workload's scratch space, and secrets.
 type TraceExclude struct {
 	Prefixes []string // image paths (and everything under them) to leave out
+	// Secrets are paths (and everything under them) and path parts ("/.ssh/") that are credentials: what a
+	// workload read there never goes into an image from a trace, and the build names what it left out.
+	// An --add of the same file puts it in on purpose.
+	Secrets []string
 }
 
-// DefaultTraceExclude leaves out temporary directories: what a workload writes there is its own scratch.
+// DefaultSecrets are the credentials a traced workload may read and an image must not get: shadow and
+// sudoers files, SSH host keys, and the usual credential files and directories. Besides these, the hidden
+// files of every home directory (/root/.*, /home/USER/.*) are secrets.
+var DefaultSecrets = []string{
+	"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/sudoers.d",
+	"/etc/ssh/ssh_host_", "/.ssh/", "/.gnupg/", "/.aws/", "/.azure/", "/.config/gcloud/", "/.kube/", "/.docker/",
+	"/.netrc", "/.git-credentials", "/.pgpass", "/.my.cnf", "/.npmrc", "/.pypirc",
+}
+
+// DefaultTraceExclude leaves out temporary directories (what a workload writes there is its own scratch)
+// and DefaultSecrets.
 func DefaultTraceExclude(output string) TraceExclude {
-	ex := TraceExclude{Prefixes: []string{"/tmp", "/var/tmp", "/run", "/dev/shm"}}
+	ex := TraceExclude{Prefixes: []string{"/tmp", "/var/tmp", "/run", "/dev/shm"}, Secrets: slices.Clone(DefaultSecrets)}
 	if output != "" {
 		ex.Prefixes = append(ex.Prefixes, output)
 	}
 	return ex
+}
+
+// secret reports whether p is a secret: at or under a secret path, or holding a secret part ("/.ssh/"),
+// or a prefix one ("/etc/ssh/ssh_host_" for the host keys).
+func (ex TraceExclude) secret(p string) bool {
+	if len(ex.Secrets) > 0 && hiddenInHome(p) {
+		return true
+	}
+	return slices.ContainsFunc(ex.Secrets, func(s string) bool {
+		switch {
+		case strings.HasPrefix(s, "/.") || strings.HasSuffix(s, "/"):
+			part := strings.TrimSuffix(s, "/")
+			return strings.Contains(p+"/", part+"/") || strings.HasSuffix(p, part)
+		case strings.HasSuffix(s, "_"):
+			return strings.HasPrefix(p, s)
+		}
+		return p == s || strings.HasPrefix(p, s+"/")
+	})
 }
 
 func (ex TraceExclude) excluded(p string) bool {
@@ -38,11 +70,18 @@ func (ex TraceExclude) excluded(p string) bool {
 // kind of decision.
 func (p *Planner) addTraced(accesses []trace.Access, workload string, ex TraceExclude) ([]string, error) {
 	var files, dirs, skipped, gone int
+	var secrets []string
 	var bytes int64
 	before := p.treeFiles()
 	for _, a := range accesses {
 		if ex.excluded(a.Path) {
 			skipped++
+			continue
+		}
+		if ex.secret(a.Path) || ex.secret(p.realPath(a.Path)) {
+			if !slices.Contains(secrets, a.Path) {
+				secrets = append(secrets, a.Path)
+			}
 			continue
 		}
 		l, err := p.resolvers[0].Lookup(a.Path)
@@ -79,10 +118,37 @@ func (p *Planner) addTraced(accesses []trace.Access, workload string, ex TraceEx
 	}
 	notes := []string{fmt.Sprintf("trace of %s: %d files and %d directories used; %d new files (%s) in the image; %d left out (/tmp, the output, special files), %d no longer there",
 		workload, files, dirs, len(after)-len(before), HumanSize(bytes), skipped, gone)}
+	if len(secrets) > 0 {
+		slices.Sort(secrets)
+		notes = append(notes, fmt.Sprintf("trace of %s: left out what looks like credentials: %s (add one on purpose as a host file if the image needs it)",
+			workload, strings.Join(secrets, ", ")))
+	}
 	if len(p.Problems) > 0 {
 		return notes, fmt.Errorf("traced files need libraries that are missing: %v", p.Problems[0])
 	}
 	return notes, nil
+}
+
+// hiddenInHome reports whether p is a hidden file or directory of a home directory (or under one):
+// /root/.netrc, /home/ci/.config/...
+func hiddenInHome(p string) bool {
+	if rest, ok := strings.CutPrefix(p, "/root/"); ok {
+		return strings.HasPrefix(rest, ".")
+	}
+	if rest, ok := strings.CutPrefix(p, "/home/"); ok {
+		_, inHome, ok := strings.Cut(rest, "/")
+		return ok && strings.HasPrefix(inHome, ".")
+	}
+	return false
+}
+
+// realPath is p with every link resolved inside the root, or p when it does not resolve.
+func (p *Planner) realPath(file string) string {
+	l, err := p.resolvers[0].Lookup(file)
+	if err != nil {
+		return file
+	}
+	return l.RealPath
 }
 
 // addRootDir adds a directory of the root (not its content) and the links on the way to it.
