@@ -62,6 +62,10 @@ const (
 
 func (r *Resolver) resolveGlibc(res *Result) error {
 	r.loadGlibc(res)
+	if errors.Is(r.c.cacheErr, ErrTooLarge) {
+		// Not a cache the loader could use as we would: say so rather than resolve as if it were absent.
+		res.Problems = append(res.Problems, &LoadError{Name: "ld.so.cache", NeededBy: res.Input.Path, Path: "/etc/ld.so.cache", Err: r.c.cacheErr})
+	}
 	return nil
 }
 

@@ -3,6 +3,8 @@ package elfdeps
 import (
 	"bytes"
 	"debug/elf"
+	"errors"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -147,6 +149,13 @@ func fallbackInterpInfo(r *Resolver, m elf.Machine, c elf.Class) *interpInfo {
 	return newInterpInfo([]string{"/lib/", "/usr/lib/"})
 }
 
+// maxLDCache bounds what is read of an ld.so.cache: Debian's is a few dozen KiB; a sysroot's 8 GB sparse file
+// must not be read into memory.
+const maxLDCache = 64 << 20
+
+// ErrTooLarge is returned (wrapped) for a file larger than scratchpack reads of its kind.
+var ErrTooLarge = errors.New("too large")
+
 // ldCache returns the root's parsed /etc/ld.so.cache, or nil when it is absent or unreadable (ld.so then
 // goes on without it, and so do we).
 func (r *Resolver) ldCache() *LDCache {
@@ -160,6 +169,10 @@ func (r *Resolver) ldCache() *LDCache {
 			return
 		}
 		defer fh.Close()
+		if size > maxLDCache {
+			r.c.cacheErr = fmt.Errorf("/etc/ld.so.cache: %w: %d bytes, more than %d MiB", ErrTooLarge, size, maxLDCache>>20)
+			return
+		}
 		data := make([]byte, size)
 		if _, err := ra.ReadAt(data, 0); err != nil && err != io.EOF {
 			r.c.cacheErr = err

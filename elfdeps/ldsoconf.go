@@ -7,8 +7,13 @@ import (
 	"strings"
 )
 
-// maxConfIncludeDepth bounds include recursion in ld.so.conf (an include cycle must not hang us).
-const maxConfIncludeDepth = 16
+// maxConfIncludeDepth bounds include recursion in ld.so.conf (an include cycle must not hang us), and
+// maxConfFiles how many files are read in all (each once: a file including itself three times must not
+// fan out 3^16 parses).
+const (
+	maxConfIncludeDepth = 16
+	maxConfFiles        = 1000
+)
 
 // confDirs reads the root's /etc/ld.so.conf as glibc's ldconfig parse_conf does: one directory per line,
 // '#' starts a comment, "include PATTERN..." reads every file matching each glob (relative patterns are
@@ -17,10 +22,17 @@ const maxConfIncludeDepth = 16
 func (r *Resolver) confDirs() []string {
 	var dirs []string
 	seen := map[string]bool{}
+	read := map[string]bool{}
 	var parse func(file string, depth int)
 	parse = func(file string, depth int) {
-		if depth > maxConfIncludeDepth {
+		if depth > maxConfIncludeDepth || len(read) >= maxConfFiles {
 			return
+		}
+		if rp, err := r.root.resolve(file); err == nil {
+			if read[rp.real] {
+				return
+			}
+			read[rp.real] = true
 		}
 		data, err := r.readSmall(file)
 		if err != nil {

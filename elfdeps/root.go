@@ -223,8 +223,25 @@ func (r *root) isDir(dir string) bool {
 	return d.err == nil && d.rp.mode.IsDir()
 }
 
-// open opens a resolved regular file for reading.
+// ErrNotRegular is returned (wrapped) for a file that is not a regular file where one is read: a FIFO or a
+// device is never opened (opening a FIFO for reading blocks until a writer comes).
+var ErrNotRegular = errors.New("not a regular file")
+
+// open opens a resolved regular file for reading. What the directory listing says is not a regular file
+// is not opened at all.
 func (r *root) open(real string) (fs.File, int64, io.ReaderAt, error) {
+	if real != "/" {
+		i := strings.LastIndexByte(real, '/')
+		dir := real[:i]
+		if dir == "" {
+			dir = "/"
+		}
+		if ents, err := r.list(dir); err == nil {
+			if m, ok := ents[real[i+1:]]; ok && !m.IsRegular() {
+				return nil, 0, nil, &fs.PathError{Op: "open", Path: real, Err: ErrNotRegular}
+			}
+		}
+	}
 	f, err := r.fsys.Open(rel(real))
 	if err != nil {
 		return nil, 0, nil, err
@@ -233,6 +250,10 @@ func (r *root) open(real string) (fs.File, int64, io.ReaderAt, error) {
 	if err != nil {
 		f.Close()
 		return nil, 0, nil, err
+	}
+	if !st.Mode().IsRegular() { // it changed since it was listed
+		f.Close()
+		return nil, 0, nil, &fs.PathError{Op: "open", Path: real, Err: ErrNotRegular}
 	}
 	if ra, ok := f.(io.ReaderAt); ok {
 		return f, st.Size(), ra, nil

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -130,9 +132,15 @@ func loadImage(ctx context.Context, ref string, o loadOptions) (v1.Image, error)
 		img, err = remoteImage(ctx, ref, platform, o.insecure)
 	case strings.HasPrefix(ref, ociPrefix):
 		dir, tag, _ := strings.Cut(strings.TrimPrefix(ref, ociPrefix), ":")
+		if err := onlyRegularFiles("the OCI layout "+ref, dir); err != nil {
+			return nil, err
+		}
 		img, err = layoutImage(ref, dir, tag, platform)
 	case strings.HasPrefix(ref, archivePrefix):
 		file, tag, _ := strings.Cut(strings.TrimPrefix(ref, archivePrefix), ":")
+		if err := onlyRegularFiles("the docker archive "+ref, file); err != nil {
+			return nil, err
+		}
 		img, err = archiveImage(ref, file, tag)
 	default:
 		return nil, fmt.Errorf("image reference %q: want oci:PATH[:TAG], docker-archive:PATH[:REF] or docker://REF", ref)
@@ -330,4 +338,55 @@ func samePlatform(a, b v1.Platform) bool {
 		return false
 	}
 	return a.Variant == "" || b.Variant == "" || a.Variant == b.Variant
+}
+
+// maxLayoutFiles bounds how many files of an OCI layout are checked before it is read.
+const maxLayoutFiles = 1 << 20
+
+// onlyRegularFiles refuses an OCI layout (a directory) or a docker archive (a file) that is, or holds, anything
+// but directories and regular files: go-containerregistry opens what it reads without looking, and a FIFO
+// blocks the open forever. Symbolic links are followed as go-containerregistry would follow them.
+func onlyRegularFiles(what, p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", what, err)
+	}
+	if !st.IsDir() {
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("reading %s: %s is a %s, not a regular file", what, p, typeName(st.Mode()))
+		}
+		return nil
+	}
+	n := 0
+	return filepath.WalkDir(p, func(f string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", what, err)
+		}
+		if n++; n > maxLayoutFiles {
+			return fmt.Errorf("reading %s: more than %d files", what, maxLayoutFiles)
+		}
+		if d.IsDir() {
+			return nil
+		}
+		st, err := os.Stat(f)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", what, err)
+		}
+		if !st.Mode().IsRegular() && !st.IsDir() {
+			return fmt.Errorf("reading %s: %s is a %s, not a regular file", what, f, typeName(st.Mode()))
+		}
+		return nil
+	})
+}
+
+func typeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return m.Type().String()
 }

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
@@ -229,4 +231,33 @@ func writeFile(p, content string) error {
 		return err
 	}
 	return os.WriteFile(p, []byte(content), 0o644)
+}
+
+// TestLoadRefusesFIFOs: a FIFO where a layout's index.json or a blob, or a docker archive, would be is refused
+// at once, not opened (opening a FIFO for reading blocks forever).
+func TestLoadRefusesFIFOs(t *testing.T) {
+	dir := t.TempDir()
+	layoutDir := filepath.Join(dir, "layout")
+	if err := os.MkdirAll(layoutDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(layoutDir, "index.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "archive.tar")
+	if err := syscall.Mkfifo(archive, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"oci:" + layoutDir, "docker-archive:" + archive} {
+		done := make(chan error, 1)
+		go func() { _, err := LoadImage(context.Background(), ref); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "named pipe") {
+				t.Errorf("LoadImage(%s): %v, want a named-pipe error", ref, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("LoadImage(%s) did not return within 5 s", ref)
+		}
+	}
 }
