@@ -339,5 +339,5 @@ func (p *Planner) image(ctx context.Context, s Spec) (img v1.Image, err error) {
 		cfg.CreatedBy = strings.TrimSpace(createdBy + " " + strings.Join(p.programImages, " "))
 	}
 	cfg.Author = cmp.Or(cfg.Author, "scratchpack")
-	return BuildImage(p.Tree(), cfg)
+	return BuildImage(ctx, p.Tree(), cfg)
 }

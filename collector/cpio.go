@@ -3,6 +3,7 @@ package collector
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -16,7 +17,7 @@ import (
 // in Tree.Entries order (the root "/" itself left out, names relative), each entry's uid/gid, every mtime = mtime
 // (whole seconds, 1970 to 2106), inode numbers counted from 1 in that order, no hard links, then the
 // trailer. The same tree and mtime give the same bytes. newc holds files up to 4 GiB.
-func WriteCPIO(t *Tree, w io.Writer, mtime time.Time) error {
+func WriteCPIO(ctx context.Context, t *Tree, w io.Writer, mtime time.Time) error {
 	secs := mtime.Unix()
 	if secs < 0 || secs > math.MaxUint32 {
 		return fmt.Errorf("writing a cpio archive: time %s does not fit in newc's 32-bit mtime", mtime.UTC())
@@ -25,11 +26,14 @@ func WriteCPIO(t *Tree, w io.Writer, mtime time.Time) error {
 	rw := cpio.Newc.Writer(bw)
 	var ino uint64
 	for _, e := range t.Entries() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if e.Path == "/" {
 			continue
 		}
 		ino++
-		if err := writeCPIORecord(rw, e, ino, uint64(secs)); err != nil {
+		if err := writeCPIORecord(ctx, rw, e, ino, uint64(secs)); err != nil {
 			return err
 		}
 	}
@@ -39,7 +43,7 @@ func WriteCPIO(t *Tree, w io.Writer, mtime time.Time) error {
 	return bw.Flush()
 }
 
-func writeCPIORecord(rw cpio.RecordWriter, e *Entry, ino, mtime uint64) error {
+func writeCPIORecord(ctx context.Context, rw cpio.RecordWriter, e *Entry, ino, mtime uint64) error {
 	info := cpio.Info{
 		Ino:   ino,
 		UID:   uint64(e.UID),
@@ -77,7 +81,7 @@ func writeCPIORecord(rw cpio.RecordWriter, e *Entry, ino, mtime uint64) error {
 			ra = bytes.NewReader(data)
 		}
 		// A section, not the file itself: the cpio writer would close a Closer itself.
-		content = io.NewSectionReader(ra, 0, e.Size)
+		content = ctxReaderAt{ctx, io.NewSectionReader(ra, 0, e.Size)}
 	default:
 		return fmt.Errorf("%s: cannot write a %s to a cpio archive", e.Path, e.Kind)
 	}
@@ -89,6 +93,19 @@ func writeCPIORecord(rw cpio.RecordWriter, e *Entry, ino, mtime uint64) error {
 
 // WriteCPIOFile writes the tree as a newc initramfs archive at dest (see WriteCPIO), with the rules of
 // replaceAtomically for an existing dest and for failures.
-func WriteCPIOFile(t *Tree, dest string, mtime time.Time, force bool) error {
-	return writeFileAtomically(dest, force, func(w io.Writer) error { return WriteCPIO(t, w, mtime) })
+func WriteCPIOFile(ctx context.Context, t *Tree, dest string, mtime time.Time, force bool) error {
+	return writeFileAtomically(dest, force, func(w io.Writer) error { return WriteCPIO(ctx, t, w, mtime) })
+}
+
+// ctxReaderAt stops reading once ctx is done.
+type ctxReaderAt struct {
+	ctx context.Context
+	r   io.ReaderAt
+}
+
+func (c ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.ReadAt(p, off)
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -45,7 +46,7 @@ func wantCPIO(mtime uint64) []cpioRecord {
 func mustCPIO(t *testing.T, tr *Tree, mtime time.Time) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := WriteCPIO(tr, &buf, mtime); err != nil {
+	if err := WriteCPIO(context.Background(), tr, &buf, mtime); err != nil {
 		t.Fatalf("WriteCPIO: %v", err)
 	}
 	return buf.Bytes()
@@ -127,7 +128,7 @@ func TestWriteCPIOErrors(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := WriteCPIO(tr, io.Discard, tc.mtime)
+			err := WriteCPIO(context.Background(), tr, io.Discard, tc.mtime)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("WriteCPIO: %v, want an error containing %q", err, tc.want)
 			}
@@ -226,7 +227,7 @@ func TestWriteCPIOFile(t *testing.T) {
 	tr := testTree(t, t.TempDir())
 	parent := t.TempDir()
 	dest := filepath.Join(parent, "initramfs.cpio")
-	if err := WriteCPIOFile(tr, dest, mtime, false); err != nil {
+	if err := WriteCPIOFile(context.Background(), tr, dest, mtime, false); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(dest)
@@ -236,10 +237,10 @@ func TestWriteCPIOFile(t *testing.T) {
 	if !bytes.Equal(got, mustCPIO(t, tr, mtime)) {
 		t.Error("the file differs from WriteCPIO's stream")
 	}
-	if err := WriteCPIOFile(tr, dest, mtime, false); !errors.Is(err, ErrExists) {
+	if err := WriteCPIOFile(context.Background(), tr, dest, mtime, false); !errors.Is(err, ErrExists) {
 		t.Errorf("writing over it without force: %v, want ErrExists", err)
 	}
-	if err := WriteCPIOFile(tr, dest, mtime.Add(time.Second), true); err != nil {
+	if err := WriteCPIOFile(context.Background(), tr, dest, mtime.Add(time.Second), true); err != nil {
 		t.Errorf("writing over it with force: %v", err)
 	}
 	// A failure (a host file gone) leaves the old archive and nothing else.
@@ -247,7 +248,7 @@ func TestWriteCPIOFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(dest)
-	if err := WriteCPIOFile(tr, dest, mtime, true); err == nil {
+	if err := WriteCPIOFile(context.Background(), tr, dest, mtime, true); err == nil {
 		t.Error("writing a tree with a missing host file: no error")
 	}
 	if after, _ := os.ReadFile(dest); !bytes.Equal(before, after) {

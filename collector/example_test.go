@@ -1,6 +1,7 @@
 package collector_test
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"log"
@@ -26,7 +27,7 @@ func ExampleBuildImage() {
 		}
 	}
 	for _, compression := range []string{"gzip", "zstd"} {
-		img, err := collector.BuildImage(t, collector.ImageConfig{
+		img, err := collector.BuildImage(context.Background(), t, collector.ImageConfig{
 			Entrypoint:  []string{"/bin/hello"},
 			Env:         []string{"PATH=/bin"},
 			Platform:    v1.Platform{OS: "linux", Architecture: "amd64"},

@@ -3,6 +3,7 @@ package collector
 import (
 	"cmp"
 	"compress/gzip"
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -56,7 +57,7 @@ type ImageConfig struct {
 //
 // The layer is produced from t on demand (its compressed form is kept in memory once made), so t and the
 // files it names must not change while the image is in use.
-func BuildImage(t *Tree, cfg ImageConfig) (v1.Image, error) {
+func BuildImage(ctx context.Context, t *Tree, cfg ImageConfig) (v1.Image, error) {
 	created := imageTime(cfg.Created)
 	// gzip's and zstd's default levels (6 and 3), not go-containerregistry's fastest: measured by
 	// bench/build.sh, level 1 made layers 16% larger than `tar | gzip` for less than half of the time saved.
@@ -86,7 +87,7 @@ func BuildImage(t *Tree, cfg ImageConfig) (v1.Image, error) {
 
 	opener := func() (io.ReadCloser, error) {
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(WriteTar(t, pw, created)) }()
+		go func() { pw.CloseWithError(WriteTar(ctx, t, pw, created)) }()
 		return pr, nil
 	}
 	layer, err := tarball.LayerFromOpener(opener, tarball.WithCompression(comp), tarball.WithCompressionLevel(level),

@@ -125,7 +125,7 @@ var amd64 = v1.Platform{OS: "linux", Architecture: "amd64"}
 
 func mustBuild(t *testing.T, tr *Tree, cfg ImageConfig) v1.Image {
 	t.Helper()
-	img, err := BuildImage(tr, cfg)
+	img, err := BuildImage(context.Background(), tr, cfg)
 	if err != nil {
 		t.Fatalf("BuildImage: %v", err)
 	}
@@ -425,7 +425,7 @@ func TestBuildImageErrors(t *testing.T) {
 			if tr == nil {
 				tr = NewTree()
 			}
-			_, err := BuildImage(tr, tc.cfg)
+			_, err := BuildImage(context.Background(), tr, tc.cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("BuildImage: error %v, want one containing %q", err, tc.want)
 			}

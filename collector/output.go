@@ -1,12 +1,17 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrExists is returned (wrapped) when an output exists, is not empty, and force was not given.
@@ -56,7 +61,10 @@ func replaceAtomically(dest string, force bool, write func(tmp string) error) (e
 		return err
 	}
 	dir, base := filepath.Dir(dest), filepath.Base(dest)
-	scratch, err := os.MkdirTemp(dir, "."+base+".scratchpack-")
+	removeStale(dir, base)
+	// The temporary's name carries this process's id, so that a later build can tell a dead build's
+	// leftovers (after a SIGKILL) from a running one's.
+	scratch, err := os.MkdirTemp(dir, fmt.Sprintf(".%s.scratchpack-%d-", base, os.Getpid()))
 	if err != nil {
 		return fmt.Errorf("output %s: %w", dest, err)
 	}
@@ -65,10 +73,30 @@ func replaceAtomically(dest string, force bool, write func(tmp string) error) (e
 	if err := write(tmp); err != nil {
 		return err
 	}
-	if _, err := os.Lstat(dest); err == nil {
-		if !force && nonEmpty(dest) {
-			return fmt.Errorf("%s: %w", dest, ErrExists) // it appeared while we worked
+	if !force {
+		// Refusing to clobber is one atomic step: rename(2) without replacing (an empty directory, which
+		// may be replaced, is removed first; if anything appears there meanwhile, the rename fails).
+		if st, err := os.Lstat(dest); err == nil && st.IsDir() && !nonEmpty(dest) {
+			os.Remove(dest)
 		}
+		if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dest, unix.RENAME_NOREPLACE); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				return fmt.Errorf("%s: %w", dest, ErrExists) // it appeared while we worked
+			}
+			if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EINVAL) {
+				return fmt.Errorf("output %s: %w", dest, err)
+			}
+			// A file system without RENAME_NOREPLACE: check, then rename.
+			if nonEmpty(dest) {
+				return fmt.Errorf("%s: %w", dest, ErrExists)
+			}
+			if err := os.Rename(tmp, dest); err != nil {
+				return fmt.Errorf("output %s: %w", dest, err)
+			}
+		}
+		return nil
+	}
+	if _, err := os.Lstat(dest); err == nil {
 		if err := os.Rename(dest, filepath.Join(scratch, "old")); err != nil {
 			return fmt.Errorf("output %s: moving the old one aside: %w", dest, err)
 		}
@@ -81,6 +109,30 @@ func replaceAtomically(dest string, force bool, write func(tmp string) error) (e
 		return fmt.Errorf("output %s: %w", dest, err)
 	}
 	return nil
+}
+
+// removeStale removes the temporaries a dead build left beside dir/base (".BASE.scratchpack-PID-*" whose PID
+// no longer runs): a build killed by SIGKILL cannot clean up after itself.
+func removeStale(dir, base string) {
+	prefix := "." + base + ".scratchpack-"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // writeFileAtomically writes a file output through fn.
@@ -103,6 +155,6 @@ func writeFileAtomically(dest string, force bool, fn func(w io.Writer) error) er
 }
 
 // WriteTarFile writes the tree as a tarball at dest (see WriteTar).
-func WriteTarFile(t *Tree, dest string, mtime time.Time, force bool) error {
-	return writeFileAtomically(dest, force, func(w io.Writer) error { return WriteTar(t, w, mtime) })
+func WriteTarFile(ctx context.Context, t *Tree, dest string, mtime time.Time, force bool) error {
+	return writeFileAtomically(dest, force, func(w io.Writer) error { return WriteTar(ctx, t, w, mtime) })
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -55,7 +56,7 @@ func TestSetuidStripped(t *testing.T) {
 			continue
 		}
 		out := filepath.Join(t.TempDir(), "root")
-		if err := WriteDir(p.Tree(), out, time.Unix(0, 0), false); err != nil {
+		if err := WriteDir(context.Background(), p.Tree(), out, time.Unix(0, 0), false); err != nil {
 			t.Fatal(err)
 		}
 		if st, err := os.Stat(filepath.Join(out, "opt/tool")); err != nil || st.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {

@@ -23,7 +23,7 @@ import (
 // reader of its format.
 func TestSinks(t *testing.T) {
 	tr := sampleTree(t)
-	img, err := BuildImage(tr, ImageConfig{Platform: amd64, Entrypoint: []string{"/usr/bin/prog"}})
+	img, err := BuildImage(context.Background(), tr, ImageConfig{Platform: amd64, Entrypoint: []string{"/usr/bin/prog"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func typeName(s Sink) string {
 // made once, the results one per line in order; a failing output names itself.
 func TestMultiSink(t *testing.T) {
 	tr := sampleTree(t)
-	img, err := BuildImage(tr, ImageConfig{Platform: amd64})
+	img, err := BuildImage(context.Background(), tr, ImageConfig{Platform: amd64})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,8 @@ func (s *DirSink) Check() error     { return CheckDest(s.Path, s.Force) }
 func (s *DirSink) WantsImage() bool { return false }
 func (s *DirSink) String() string   { return "dir:" + s.Path }
 
-func (s *DirSink) Publish(_ context.Context, a Artifact) (string, error) {
-	return s.Path, WriteDir(a.Tree, s.Path, a.MTime, s.Force)
+func (s *DirSink) Publish(ctx context.Context, a Artifact) (string, error) {
+	return s.Path, WriteDir(ctx, a.Tree, s.Path, a.MTime, s.Force)
 }
 
 // TarSink writes the tree as one reproducible tarball (see WriteTar).
@@ -26,8 +26,8 @@ func (s *TarSink) Check() error     { return CheckDest(s.Path, s.Force) }
 func (s *TarSink) WantsImage() bool { return false }
 func (s *TarSink) String() string   { return "tar:" + s.Path }
 
-func (s *TarSink) Publish(_ context.Context, a Artifact) (string, error) {
-	return s.Path, WriteTarFile(a.Tree, s.Path, a.MTime, s.Force)
+func (s *TarSink) Publish(ctx context.Context, a Artifact) (string, error) {
+	return s.Path, WriteTarFile(ctx, a.Tree, s.Path, a.MTime, s.Force)
 }
 
 // CPIOSink writes the tree as a newc initramfs (see WriteCPIO).
@@ -40,6 +40,6 @@ func (s *CPIOSink) Check() error     { return CheckDest(s.Path, s.Force) }
 func (s *CPIOSink) WantsImage() bool { return false }
 func (s *CPIOSink) String() string   { return "cpio:" + s.Path }
 
-func (s *CPIOSink) Publish(_ context.Context, a Artifact) (string, error) {
-	return s.Path, WriteCPIOFile(a.Tree, s.Path, a.MTime, s.Force)
+func (s *CPIOSink) Publish(ctx context.Context, a Artifact) (string, error) {
+	return s.Path, WriteCPIOFile(ctx, a.Tree, s.Path, a.MTime, s.Force)
 }

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -91,7 +92,7 @@ func TestSwapBetweenPlanAndWrite(t *testing.T) {
 				}
 				tc.swap(t, file)
 				var out capture
-				err = WriteTar(p.Tree(), &out, time.Unix(0, 0))
+				err = WriteTar(context.Background(), p.Tree(), &out, time.Unix(0, 0))
 				if !errors.Is(err, rootfs.ErrChanged) {
 					t.Errorf("WriteTar after the swap: %v, want rootfs.ErrChanged", err)
 				}

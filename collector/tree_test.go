@@ -3,6 +3,7 @@ package collector
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -109,10 +110,10 @@ func TestWriteTar(t *testing.T) {
 	tr := sampleTree(t)
 	mtime := time.Unix(1700000000, 0)
 	var a, b bytes.Buffer
-	if err := WriteTar(tr, &a, mtime); err != nil {
+	if err := WriteTar(context.Background(), tr, &a, mtime); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteTar(tr, &b, mtime); err != nil {
+	if err := WriteTar(context.Background(), tr, &b, mtime); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
@@ -174,7 +175,7 @@ func TestWriteTarRefusesAChangedFile(t *testing.T) {
 	if err := tr.Add(Entry{Path: "/f", Kind: KindFile, Mode: 0o644, Source: changedSource(t, src, "abc", "abcdefghij")}); err != nil {
 		t.Fatal(err)
 	}
-	err := WriteTar(tr, io.Discard, time.Unix(0, 0))
+	err := WriteTar(context.Background(), tr, io.Discard, time.Unix(0, 0))
 	if err == nil || !strings.Contains(err.Error(), "no longer the file that was planned") {
 		t.Errorf("WriteTar: %v, want a changed-file error", err)
 	}
@@ -184,7 +185,7 @@ func TestWriteDir(t *testing.T) {
 	tr := sampleTree(t)
 	dest := filepath.Join(t.TempDir(), "rootfs")
 	mtime := time.Unix(1700000000, 0)
-	if err := WriteDir(tr, dest, mtime, false); err != nil {
+	if err := WriteDir(context.Background(), tr, dest, mtime, false); err != nil {
 		t.Fatal(err)
 	}
 	check := func(p string, mode fs.FileMode, body string) {
@@ -229,14 +230,14 @@ func TestWriteDirSafety(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dest, "keep", "me"), []byte("mine"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := WriteDir(tr, dest, time.Unix(0, 0), false)
+	err := WriteDir(context.Background(), tr, dest, time.Unix(0, 0), false)
 	if !errors.Is(err, ErrExists) {
 		t.Fatalf("WriteDir over a non-empty dir: %v, want ErrExists", err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dest, "keep", "me")); err != nil || string(b) != "mine" {
 		t.Fatalf("the existing output was touched: %q, %v", b, err)
 	}
-	if err := WriteDir(tr, dest, time.Unix(0, 0), true); err != nil {
+	if err := WriteDir(context.Background(), tr, dest, time.Unix(0, 0), true); err != nil {
 		t.Fatalf("--force: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dest, "keep")); !os.IsNotExist(err) {
@@ -255,7 +256,7 @@ func TestWriteDirSafety(t *testing.T) {
 	if err := bad.Add(Entry{Path: "/a", Kind: KindFile, Mode: 0o644, Source: goneSource(t, parent, "vanished")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteDir(bad, filepath.Join(parent, "out2"), time.Unix(0, 0), false); err == nil {
+	if err := WriteDir(context.Background(), bad, filepath.Join(parent, "out2"), time.Unix(0, 0), false); err == nil {
 		t.Fatal("WriteDir with a missing source succeeded")
 	}
 	ents, _ = os.ReadDir(parent)
@@ -263,7 +264,7 @@ func TestWriteDirSafety(t *testing.T) {
 		t.Errorf("a failed write left %v", ents)
 	}
 	// An unwritable destination is a clear error.
-	if err := WriteDir(tr, "/proc/nope/out", time.Unix(0, 0), false); err == nil || !strings.Contains(err.Error(), "/proc/nope/out") {
+	if err := WriteDir(context.Background(), tr, "/proc/nope/out", time.Unix(0, 0), false); err == nil || !strings.Contains(err.Error(), "/proc/nope/out") {
 		t.Errorf("WriteDir into /proc/nope: %v", err)
 	}
 }

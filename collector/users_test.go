@@ -111,7 +111,7 @@ func TestImageConfigFields(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.CreatedBy, tc.cfg.Author = "scratchpack build /app/bin/svc", "scratchpack"
-			img, err := BuildImage(tr, tc.cfg)
+			img, err := BuildImage(context.Background(), tr, tc.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

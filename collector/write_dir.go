@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -16,14 +17,17 @@ import (
 // existing dest). Files are created with O_EXCL|O_NOFOLLOW under directories this function made itself, so
 // nothing is ever written through a symbolic link. Owners are the entries' when run as root (otherwise the caller's);
 // every mtime is mtime.
-func WriteDir(t *Tree, dest string, mtime time.Time, force bool) error {
-	return replaceAtomically(dest, force, func(tmp string) error { return writeTree(t, tmp, mtime) })
+func WriteDir(ctx context.Context, t *Tree, dest string, mtime time.Time, force bool) error {
+	return replaceAtomically(dest, force, func(tmp string) error { return writeTree(ctx, t, tmp, mtime) })
 }
 
-func writeTree(t *Tree, top string, mtime time.Time) error {
+func writeTree(ctx context.Context, t *Tree, top string, mtime time.Time) error {
 	entries := t.Entries()
 	var dirs []*Entry
 	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		p := filepath.Join(top, filepath.FromSlash(e.Path))
 		switch e.Kind {
 		case KindDir:
@@ -43,7 +47,7 @@ func writeTree(t *Tree, top string, mtime time.Time) error {
 				return err
 			}
 		case KindFile:
-			if err := writeFile(e, p, mtime); err != nil {
+			if err := writeFile(ctx, e, p, mtime); err != nil {
 				return err
 			}
 		default:
@@ -67,12 +71,12 @@ func writeTree(t *Tree, top string, mtime time.Time) error {
 	return nil
 }
 
-func writeFile(e *Entry, p string, mtime time.Time) error {
+func writeFile(ctx context.Context, e *Entry, p string, mtime time.Time) error {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
-	if err := copyEntry(f, e); err != nil {
+	if err := copyEntry(ctx, f, e); err != nil {
 		f.Close()
 		return err
 	}

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"archive/tar"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,10 +14,13 @@ import (
 // leading "/", directories ending in "/"), the root "/" itself left out, each entry's uid/gid (0:0 unless the root kept others), no user or group names,
 // every mtime = mtime, PAX records only where USTAR cannot hold a field, no hard links. It is what `docker
 // import` and an image layer take.
-func WriteTar(t *Tree, w io.Writer, mtime time.Time) error {
+func WriteTar(ctx context.Context, t *Tree, w io.Writer, mtime time.Time) error {
 	tw := tar.NewWriter(w)
 	mtime = mtime.UTC().Truncate(time.Second)
 	for _, e := range t.Entries() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if e.Path == "/" {
 			continue
 		}
@@ -36,7 +40,7 @@ func WriteTar(t *Tree, w io.Writer, mtime time.Time) error {
 			return fmt.Errorf("writing %s to the archive: %w", e.Path, err)
 		}
 		if e.Kind == KindFile {
-			if err := copyEntry(tw, e); err != nil {
+			if err := copyEntry(ctx, tw, e); err != nil {
 				return err
 			}
 		}
@@ -46,13 +50,13 @@ func WriteTar(t *Tree, w io.Writer, mtime time.Time) error {
 
 // copyEntry copies a file entry's content to w, checking it still has the size the tree recorded (a file
 // that changed under us must not produce a corrupt archive).
-func copyEntry(w io.Writer, e *Entry) error {
+func copyEntry(ctx context.Context, w io.Writer, e *Entry) error {
 	rc, err := e.Open()
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	n, err := io.Copy(w, io.LimitReader(rc, e.Size))
+	n, err := io.Copy(w, io.LimitReader(ctxReader{ctx, rc}, e.Size))
 	if err != nil {
 		return fmt.Errorf("copying %s: %w", e.Path, err)
 	}
@@ -75,4 +79,17 @@ func tarMode(m fs.FileMode) int64 {
 		v |= 0o1000
 	}
 	return v
+}
+
+// ctxReader stops reading once ctx is done, so that a large file does not outlive a cancelled build.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -146,7 +147,8 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "scratchpack build: warning: %s only apply to images (oci:, docker-archive:, docker://): a %s output has no image config\n",
 			strings.Join(imageOnly, ", "), dests[0].Transport)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// INT, TERM and HUP cancel the build: everything stops, nothing is left, the exit status is 130.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	spec, cleanup, err := b.spec(ctx, files, workloads, dests, stdout, stderr)
 	if err != nil {
@@ -155,6 +157,9 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	defer cleanup()
 	res, err := collector.Build(ctx, spec)
 	if err != nil {
+		if ctx.Err() != nil {
+			return &exitError{code: 130, err: errors.New("interrupted: nothing was written")}
+		}
 		return withHint(err)
 	}
 	var stripped []string

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,7 +11,10 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -102,13 +107,39 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// TestVersionOfTheBinary builds scratchpack as make build does, in this checkout, and checks that its
-// version names this checkout's commit.
-func TestVersionOfTheBinary(t *testing.T) {
+var (
+	binaryOnce sync.Once
+	binaryPath string
+	binaryErr  error
+)
+
+// binary builds scratchpack as make build does (once per test run) and returns its path.
+func binary(t *testing.T) string {
+	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("the go command is not on PATH")
 	}
+	binaryOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "scratchpack-bin-")
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		binaryPath = filepath.Join(dir, "scratchpack")
+		if out, err := exec.Command(goTool, "build", "-buildvcs=auto", "-o", binaryPath, ".").CombinedOutput(); err != nil {
+			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binaryErr != nil {
+		t.Fatal(binaryErr)
+	}
+	return binaryPath
+}
+
+// TestVersionOfTheBinary builds scratchpack as make build does, in this checkout, and checks that its
+// version names this checkout's commit.
+func TestVersionOfTheBinary(t *testing.T) {
 	gitTool, err := exec.LookPath("git")
 	if err != nil {
 		t.Skip("git is not on PATH")
@@ -117,11 +148,7 @@ func TestVersionOfTheBinary(t *testing.T) {
 	if err != nil {
 		t.Skipf("not a git checkout: %v", err)
 	}
-	bin := filepath.Join(t.TempDir(), "scratchpack")
-	if out, err := exec.Command(goTool, "build", "-buildvcs=auto", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	out, err := exec.Command(bin, "--version").Output()
+	out, err := exec.Command(binary(t), "--version").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,5 +246,45 @@ func TestImageOnlyFlagsWarn(t *testing.T) {
 	code, _, stderr = scratchpack(t, "build", "--certs", "never", "--env", "A=1", "/bin/true", "-o", "oci:"+filepath.Join(t.TempDir(), "o"))
 	if code != 0 || strings.Contains(stderr, "warning") {
 		t.Errorf("an image output: exit %d, stderr %q: want no warning", code, stderr)
+	}
+}
+
+// TestSignalStopsTheBuild: TERM, HUP and INT during a build's write stop it with exit 130, leaving neither
+// the output nor a temporary beside it (issue 9 #9, #10).
+func TestSignalStopsTheBuild(t *testing.T) {
+	bin := binary(t)
+	big := filepath.Join(t.TempDir(), "random.bin")
+	data := make([]byte, 256<<20) // incompressible: gzip takes seconds over it
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(big, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			parent := t.TempDir()
+			cmd := exec.Command(bin, "build", "--certs", "never", "/bin/true", "--add", big+":/big", "-o", "oci:"+filepath.Join(parent, "out"))
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(700 * time.Millisecond)
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			err := cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != 130 {
+				t.Errorf("exit %d (%v), stderr %q; want 130", code, err, stderr.String())
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("it took %v to stop", d)
+			}
+			if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+				t.Errorf("a stopped build left %v", ents)
+			}
+		})
 	}
 }

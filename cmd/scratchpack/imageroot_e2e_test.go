@@ -84,6 +84,9 @@ func TestMain(m *testing.M) {
 	if imageFixtureDir != "" {
 		os.RemoveAll(imageFixtureDir)
 	}
+	if binaryPath != "" {
+		os.RemoveAll(filepath.Dir(binaryPath))
+	}
 	os.Exit(code)
 }
 
