@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -93,5 +95,40 @@ func TestCancelledWrite(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
 		t.Errorf("a cancelled build left %v", ents)
+	}
+}
+
+// TestLayoutHonoursUmask: under umask 077 the OCI layout's files are 0600 and its directories 0700, as the
+// tar and cpio outputs are (issue 9 #16): an added secret must not become world-readable on disk.
+func TestLayoutHonoursUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	img, err := BuildImage(context.Background(), sampleTree(t), ImageConfig{Platform: amd64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "layout")
+	if err := WriteOCILayout(img, dir, "v1", false); err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		st, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if st.IsDir() {
+			want = fs.ModeDir | 0o700
+		}
+		if st.Mode() != want {
+			t.Errorf("%s: mode %v, want %v under umask 077", p, st.Mode(), want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -45,8 +47,11 @@ func WriteOCILayout(img v1.Image, dir, tag string, force bool) error {
 	})
 }
 
-// normalizeModes makes a written tree's modes independent of the umask and of how each file was created.
+// normalizeModes gives every file of a written tree 0644 and every directory 0755, less the umask (as the
+// tar and cpio outputs get it from open(2)): independent of how go-containerregistry created each one, and
+// never more open than the user asked for (an added 0600 secret must not become world-readable on disk).
 func normalizeModes(root string) error {
+	umask := processUmask()
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -55,8 +60,24 @@ func normalizeModes(root string) error {
 		if d.IsDir() {
 			mode = 0o755
 		}
-		return os.Chmod(p, mode)
+		return os.Chmod(p, mode&^umask)
 	})
+}
+
+// processUmask reads this process's umask from /proc/self/status (setting and restoring it with umask(2)
+// would race with files other goroutines create); 022 when it cannot be read.
+func processUmask() fs.FileMode {
+	data, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return fs.FileMode(n) & fs.ModePerm
+				}
+			}
+		}
+	}
+	return 0o022
 }
 
 // DefaultArchiveRef is the name WriteDockerArchive gives the image when none is given.
