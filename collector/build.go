@@ -50,6 +50,8 @@ type Spec struct {
 	// image's platform; Insecure allows a plain-HTTP registry for it.
 	Base     string
 	Insecure bool
+	// RegistryTimeout bounds each registry request of the base's pull (0: the default).
+	RegistryTimeout time.Duration
 	// Sink is where the result goes; nil with Explain.
 	Sink Sink
 	// Explain, if set, receives every path's chain of reasons and nothing is written.
@@ -329,7 +331,8 @@ func (p *Planner) image(ctx context.Context, s Spec) (img v1.Image, err error) {
 		}
 	}
 	if s.Base != "" && cfg.Base == nil {
-		if cfg.Base, err = rootfs.LoadImage(ctx, s.Base, rootfs.WithPlatform(cfg.Platform), rootfs.WithInsecure(s.Insecure)); err != nil {
+		if cfg.Base, err = rootfs.LoadImage(ctx, s.Base, rootfs.WithPlatform(cfg.Platform), rootfs.WithInsecure(s.Insecure),
+			rootfs.WithRequestTimeout(s.RegistryTimeout)); err != nil {
 			return nil, fmt.Errorf("base %s: %w", s.Base, err)
 		}
 		cfg.BaseName = cmp.Or(cfg.BaseName, strings.TrimPrefix(s.Base, "docker://"))

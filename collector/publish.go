@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -106,7 +107,16 @@ func WriteDockerArchive(img v1.Image, file, ref string, force bool) error {
 // a loopback registry (localhost, 127.0.0.0/8, ::1); otherwise every request, redirects and token fetches
 // included, must be HTTPS. progress, if not nil, receives updates and is closed when the push ends.
 func Push(ctx context.Context, img v1.Image, ref string, insecure bool, progress chan<- v1.Update) (v1.Hash, error) {
-	r, opts, err := registry.Ref(ctx, ref, insecure)
+	return push(ctx, img, ref, insecure, progress, 0)
+}
+
+// push is Push with a bound on each request (0: registry.DefaultRequestTimeout).
+func push(ctx context.Context, img v1.Image, ref string, insecure bool, progress chan<- v1.Update, timeout time.Duration) (v1.Hash, error) {
+	var ropts []registry.Option
+	if timeout > 0 {
+		ropts = append(ropts, registry.WithRequestTimeout(timeout))
+	}
+	r, opts, err := registry.Ref(ctx, ref, insecure, ropts...)
 	if err != nil {
 		if progress != nil {
 			close(progress) // as remote.Write does when it ends

@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"errors"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -12,6 +13,7 @@ type RegistrySink struct {
 	Ref      string
 	Insecure bool
 	Progress chan<- v1.Update
+	Timeout  time.Duration // bound on each request, a blob's upload included (0: the default)
 }
 
 func (s *RegistrySink) Check() error     { return nil }
@@ -22,7 +24,7 @@ func (s *RegistrySink) Publish(ctx context.Context, a Artifact) (string, error) 
 	if a.Image == nil {
 		return "", errors.New("no image to push")
 	}
-	d, err := Push(ctx, a.Image, s.Ref, s.Insecure, s.Progress)
+	d, err := push(ctx, a.Image, s.Ref, s.Insecure, s.Progress, s.Timeout)
 	if err != nil {
 		return "", err
 	}

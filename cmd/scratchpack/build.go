@@ -36,6 +36,7 @@ type buildFlags struct {
 	certs                            string
 	force, tzdata, insecure, verbose bool
 	keepSetuid                       bool
+	registryTimeout                  time.Duration
 	explain                          bool
 	noRules, locales                 []string
 	gconv                            string
@@ -83,6 +84,7 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 	fl.BoolVar(&b.force, "force", false, "replace an existing output")
 	fl.BoolVar(&b.keepSetuid, "keep-setuid", false, "keep files' setuid, setgid and sticky bits (removed by default: a user's setuid file must not become root's)")
 	fl.BoolVar(&b.insecure, "insecure", false, "allow plain HTTP registries (loopback ones are always allowed)")
+	fl.DurationVar(&b.registryTimeout, "registry-timeout", registry.DefaultRequestTimeout, "give up a registry request (a layer's upload or download included) after this long; a connection that moves nothing for 2m is dropped anyway")
 	fl.BoolVarP(&b.verbose, "verbose", "v", false, "list every file of the result and why it is in (on stderr)")
 	fl.BoolVar(&b.explain, "explain", false, "print, for every file the image would hold, why (the chain of reasons) on stdout, and write nothing (-o not needed)")
 	fl.StringArrayVar(&b.noRules, "no-rule", nil, "do not apply this run-time rule (see 'scratchpack rules'); repeatable")
@@ -240,7 +242,7 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 		return collector.Spec{}, nil, &exitError{code: 2, err: err}
 	}
 	s := collector.Spec{
-		Base: b.base, Insecure: b.insecure, WorkDir: b.workdir, KeepSetuid: b.keepSetuid,
+		Base: b.base, Insecure: b.insecure, WorkDir: b.workdir, KeepSetuid: b.keepSetuid, RegistryTimeout: b.registryTimeout,
 		Rules: collector.RuleOptions{
 			Disabled: b.noRules, Gconv: b.gconv, Locales: b.locales,
 			Base: collector.BaseFiles{User: b.user, Certs: b.certs, TZData: b.tzdata},
@@ -329,7 +331,7 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	} else {
 		var sinks []collector.Sink
 		for _, d := range dests {
-			o := collector.SinkOptions{Force: b.force, Insecure: b.insecure}
+			o := collector.SinkOptions{Force: b.force, Insecure: b.insecure, Timeout: b.registryTimeout}
 			if d.Transport == "docker" && isTerminal(stderr) {
 				updates := make(chan v1.Update, 16)
 				go showProgress(stderr, updates)
@@ -357,7 +359,7 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	if platform != nil {
 		ropts = append(ropts, rootfs.WithPlatform(*platform))
 	}
-	ropts = append(ropts, rootfs.WithInsecure(b.insecure))
+	ropts = append(ropts, rootfs.WithInsecure(b.insecure), rootfs.WithRequestTimeout(b.registryTimeout))
 	if s.Root, err = rootfs.Open(ctx, b.root, ropts...); err != nil {
 		return collector.Spec{}, nil, fmt.Errorf("opening the root: %w", err)
 	}

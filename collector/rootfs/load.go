@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -37,6 +38,7 @@ type LoadOption func(*loadOptions) error
 type loadOptions struct {
 	platform *v1.Platform
 	insecure bool
+	timeout  time.Duration
 	image    []ImageOption
 }
 
@@ -48,6 +50,14 @@ func WithPlatform(p v1.Platform) LoadOption {
 			return fmt.Errorf("platform %q: want os/arch", p.String())
 		}
 		o.platform = &p
+		return nil
+	}
+}
+
+// WithRequestTimeout bounds each registry request (0: the default, registry.DefaultRequestTimeout).
+func WithRequestTimeout(d time.Duration) LoadOption {
+	return func(o *loadOptions) error {
+		o.timeout = d
 		return nil
 	}
 }
@@ -129,7 +139,7 @@ func loadImage(ctx context.Context, ref string, o loadOptions) (v1.Image, error)
 	var err error
 	switch {
 	case strings.HasPrefix(ref, dockerPrefix):
-		img, err = remoteImage(ctx, ref, platform, o.insecure)
+		img, err = remoteImage(ctx, ref, platform, o.insecure, o.timeout)
 	case strings.HasPrefix(ref, ociPrefix):
 		dir, tag, _ := strings.Cut(strings.TrimPrefix(ref, ociPrefix), ":")
 		if err := onlyRegularFiles("the OCI layout "+ref, dir); err != nil {
@@ -156,8 +166,12 @@ func loadImage(ctx context.Context, ref string, o loadOptions) (v1.Image, error)
 	return img, nil
 }
 
-func remoteImage(ctx context.Context, ref string, platform v1.Platform, insecure bool) (v1.Image, error) {
-	r, ropts, err := registry.Ref(ctx, strings.TrimPrefix(ref, dockerPrefix), insecure)
+func remoteImage(ctx context.Context, ref string, platform v1.Platform, insecure bool, timeout time.Duration) (v1.Image, error) {
+	var opts []registry.Option
+	if timeout > 0 {
+		opts = append(opts, registry.WithRequestTimeout(timeout))
+	}
+	r, ropts, err := registry.Ref(ctx, strings.TrimPrefix(ref, dockerPrefix), insecure, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}

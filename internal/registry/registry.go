@@ -7,9 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -23,7 +25,11 @@ var ErrNotHTTPS = errors.New("not HTTPS (plain HTTP is allowed only for loopback
 // Ref parses a registry reference ("host[:port]/repo:tag" or "...@sha256:...") and returns the remote
 // options that reach it: the context, the credentials of the Docker config (as docker and crane find them),
 // and, unless insecure or the registry is a loopback one, a transport that refuses plain HTTP.
-func Ref(ctx context.Context, ref string, insecure bool) (name.Reference, []remote.Option, error) {
+func Ref(ctx context.Context, ref string, insecure bool, opts ...Option) (name.Reference, []remote.Option, error) {
+	o := options{request: DefaultRequestTimeout, idle: DefaultIdleTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		return nil, nil, fmt.Errorf("image reference %q: %w", ref, err)
@@ -34,18 +40,119 @@ func Ref(ctx context.Context, ref string, insecure bool) (name.Reference, []remo
 			return nil, nil, fmt.Errorf("image reference %q: %w", ref, err)
 		}
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	var tr http.RoundTripper = o.transport()
 	switch {
 	case !insecure && !loopback:
 		// go-containerregistry would also fall back to HTTP for private (RFC 1918) and *.localhost hosts.
-		opts = append(opts, remote.WithTransport(httpsOnly{next: remote.DefaultTransport}))
+		tr = httpsOnly{next: tr}
 	case !insecure:
 		// A loopback registry is reached over plain HTTP, but what it points at is not: a token realm or a
 		// redirect (a blob's Location) on another host must be HTTPS, or credentials and layers would
 		// cross the network in clear.
-		opts = append(opts, remote.WithTransport(httpsOnly{next: remote.DefaultTransport, loopbackHTTP: true}))
+		tr = httpsOnly{next: tr, loopbackHTTP: true}
 	}
-	return r, opts, nil
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithTransport(tr)}
+	return r, ropts, nil
+}
+
+// Timeouts of a registry conversation: a connection that moves no byte for DefaultIdleTimeout is dropped,
+// and no request (a blob upload included) takes longer than DefaultRequestTimeout.
+const (
+	DefaultIdleTimeout    = 2 * time.Minute
+	DefaultRequestTimeout = 30 * time.Minute
+)
+
+// Option tunes how a registry is reached.
+type Option func(*options)
+
+type options struct{ request, idle time.Duration }
+
+// WithRequestTimeout bounds each request, its body included (0: no bound).
+func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.request = d } }
+
+// WithIdleTimeout drops a connection that moves no byte for d (0: never).
+func WithIdleTimeout(d time.Duration) Option { return func(o *options) { o.idle = d } }
+
+// transport is go-containerregistry's default transport with the timeouts: a registry that accepts and
+// never answers, or trickles, must not hold a build forever.
+func (o options) transport() http.RoundTripper {
+	t := remote.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	idle := o.idle
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil || idle <= 0 {
+			return c, err
+		}
+		return &idleConn{Conn: c, idle: idle}, nil
+	}
+	t.TLSHandshakeTimeout = 30 * time.Second
+	t.ResponseHeaderTimeout = o.idle
+	if o.request <= 0 {
+		return t
+	}
+	return requestTimeout{next: t, d: o.request}
+}
+
+// idleConn pushes its deadline forward on every read and write: only a connection that stalls times out.
+type idleConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	c.Conn.SetDeadline(time.Now().Add(c.idle))
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	c.Conn.SetDeadline(time.Now().Add(c.idle))
+	return c.Conn.Write(p)
+}
+
+// requestTimeout bounds a whole request, until its response body is closed.
+type requestTimeout struct {
+	next http.RoundTripper
+	d    time.Duration
+}
+
+func (r requestTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), r.d)
+	resp, err := r.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("%s %s: no answer within %v: %w", req.Method, req.URL.Redacted(), r.d, err)
+		}
+		return nil, err
+	}
+	resp.Body = cancelOnClose{ReadCloser: resp.Body, cancel: cancel, ctx: ctx,
+		what: fmt.Sprintf("%s %s", req.Method, req.URL.Redacted()), d: r.d}
+	return resp, nil
+}
+
+// cancelOnClose ends a request's context when its body is closed, and names the request when the body's
+// reading ran out of time.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+	ctx    context.Context
+	what   string
+	d      time.Duration
+}
+
+func (c cancelOnClose) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && c.ctx.Err() == context.DeadlineExceeded {
+		err = fmt.Errorf("%s: not done within %v: %w", c.what, c.d, err)
+	}
+	return n, err
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // IsLoopback reports whether a registry host[:port] is this machine: localhost, 127.0.0.0/8 or ::1.

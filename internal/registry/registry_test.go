@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -142,3 +143,60 @@ func TestHTTPSOnly(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestTimeouts: a registry that accepts and never answers, or answers a byte at a time forever, fails a
+// pull within the timeouts, naming the request (issue 9 #7).
+func TestTimeouts(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		opts    []Option
+	}{
+		{"never answers", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-stop:
+			case <-r.Context().Done():
+			}
+		}, []Option{WithIdleTimeout(300 * time.Millisecond), WithRequestTimeout(time.Minute)}},
+		{"trickles", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			for {
+				if _, err := w.Write([]byte(" ")); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-stop:
+					return
+				case <-r.Context().Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}, []Option{WithIdleTimeout(time.Minute), WithRequestTimeout(700 * time.Millisecond)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			defer srv.Close()
+			host := strings.TrimPrefix(srv.URL, "http://")
+			r, ropts, err := Ref(context.Background(), host+"/x:1", false, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_, err = remote.Get(r, ropts...)
+			if err == nil {
+				t.Fatal("the pull succeeded")
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("it took %v to give up", d)
+			}
+			if !strings.Contains(err.Error(), host) {
+				t.Errorf("error %v does not name the request", err)
+			}
+		})
+	}
+}
