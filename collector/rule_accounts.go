@@ -142,7 +142,8 @@ func accounts(v View, user string) (passwd, group string) {
 	name, grp, _ := strings.Cut(user, ":")
 	if name != "" && !isNumber(name) && name != "root" && name != "nobody" {
 		uid, gid, home := strconv.Itoa(NonrootID), strconv.Itoa(NonrootID), "/home/"+name
-		if fields := rootAccount(v, "/etc/passwd", name); len(fields) >= 6 {
+		// The root's line for name, when it is well formed (a hostile passwd must not make a broken one).
+		if fields := rootAccount(v, "/etc/passwd", name); len(fields) >= 6 && isNumber(fields[2]) && isNumber(fields[3]) && strings.HasPrefix(fields[5], "/") {
 			uid, gid, home = fields[2], fields[3], fields[5]
 		}
 		if grp != "" && isNumber(grp) {
@@ -152,7 +153,7 @@ func accounts(v View, user string) (passwd, group string) {
 		gname := name
 		if grp != "" && !isNumber(grp) {
 			gname = grp
-			if fields := rootAccount(v, "/etc/group", grp); len(fields) >= 3 {
+			if fields := rootAccount(v, "/etc/group", grp); len(fields) >= 3 && isNumber(fields[2]) {
 				gid = fields[2]
 			}
 		}

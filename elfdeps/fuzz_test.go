@@ -133,3 +133,42 @@ func FuzzNewBinary(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLDSoConf parses hostile ld.so.conf files (an include of a fuzzed file from a fuzzed one, and of
+// itself): it must end, and give only absolute, clean directories, each once. Seeded from testdata/ldsoconf.
+func FuzzLDSoConf(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/ldsoconf/*.conf")
+	for _, s := range seeds {
+		data, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, []byte("include /etc/ld.so.conf\n/opt/x\n"))
+	}
+	f.Fuzz(func(t *testing.T, conf, included []byte) {
+		fsys := fstest.MapFS{
+			"etc/ld.so.conf":          {Data: conf},
+			"etc/ld.so.conf.d/a.conf": {Data: included},
+			"etc/ld.so.conf.d/b.conf": {Data: []byte("include /etc/ld.so.conf.d/*.conf\n")},
+		}
+		r, err := New(fsys, WithCPU(BaselineCPU))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan []string, 1)
+		go func() { done <- r.confDirs() }()
+		var dirs []string
+		select {
+		case dirs = <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("confDirs did not end within 5 s")
+		}
+		seen := map[string]bool{}
+		for _, d := range dirs {
+			if !strings.HasPrefix(d, "/") || d != filepath.Clean(d) || seen[d] {
+				t.Errorf("directory %q (all: %q)", d, dirs)
+			}
+			seen[d] = true
+		}
+	})
+}
