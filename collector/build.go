@@ -342,5 +342,27 @@ func (p *Planner) image(ctx context.Context, s Spec) (img v1.Image, err error) {
 		cfg.CreatedBy = strings.TrimSpace(createdBy + " " + strings.Join(p.programImages, " "))
 	}
 	cfg.Author = cmp.Or(cfg.Author, "scratchpack")
+	if cfg.SpoolDir == "" {
+		cfg.SpoolDir = spoolDir(s.Sink)
+	}
 	return BuildImage(ctx, p.Tree(), cfg)
+}
+
+// spoolDir is where an image's compressed layer is kept while it is written: beside the first output that
+// is a file or a directory (the same file system, so its space is the output's), else the system's
+// temporary directory (a push).
+func spoolDir(s Sink) string {
+	switch s := s.(type) {
+	case *LayoutSink:
+		return filepath.Dir(s.Path)
+	case *ArchiveSink:
+		return filepath.Dir(s.Path)
+	case multiSink:
+		for _, one := range s {
+			if d := spoolDir(one); d != "" {
+				return d
+			}
+		}
+	}
+	return ""
 }

@@ -128,13 +128,22 @@ func (t *Tree) Entries() []*Entry {
 
 // comparePaths orders paths component by component ("/a/b" before "/a-b"), so parents come first.
 func comparePaths(a, b string) int {
-	ac, bc := strings.Split(a, "/"), strings.Split(b, "/")
-	for i := 0; i < len(ac) && i < len(bc); i++ {
-		if c := strings.Compare(ac[i], bc[i]); c != 0 {
+	for {
+		ac, arest, amore := strings.Cut(a, "/")
+		bc, brest, bmore := strings.Cut(b, "/")
+		if c := strings.Compare(ac, bc); c != 0 {
 			return c
 		}
+		switch {
+		case !amore && !bmore:
+			return 0
+		case !amore:
+			return -1
+		case !bmore:
+			return 1
+		}
+		a, b = arest, brest
 	}
-	return len(ac) - len(bc)
 }
 
 // Size returns the number of entries and the total bytes of the files.

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -253,14 +254,7 @@ func TestImageOnlyFlagsWarn(t *testing.T) {
 // the output nor a temporary beside it (issue 9 #9, #10).
 func TestSignalStopsTheBuild(t *testing.T) {
 	bin := binary(t)
-	big := filepath.Join(t.TempDir(), "random.bin")
-	data := make([]byte, 256<<20) // incompressible: gzip takes seconds over it
-	if _, err := rand.Read(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(big, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	big := randomFile(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			parent := t.TempDir()
@@ -286,5 +280,112 @@ func TestSignalStopsTheBuild(t *testing.T) {
 				t.Errorf("a stopped build left %v", ents)
 			}
 		})
+	}
+}
+
+var (
+	randomOnce sync.Once
+	randomPath string
+)
+
+// randomFile is a 256 MiB file of random bytes (incompressible: gzip takes seconds over it), made once per
+// test run next to the test binary's scratchpack.
+func randomFile(t *testing.T) string {
+	t.Helper()
+	bin := binary(t)
+	randomOnce.Do(func() {
+		p := filepath.Join(filepath.Dir(bin), "random.bin")
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		// A MiB at a time: the test process stays small (its memory is no part of what is measured).
+		if _, err := io.CopyN(f, rand.Reader, 256<<20); err != nil {
+			t.Fatal(err)
+		}
+		randomPath = p
+	})
+	if randomPath == "" {
+		t.Fatal("no random file")
+	}
+	return randomPath
+}
+
+// TestBuildMemoryIsBounded: building an image keeps its peak RSS at most 64 MiB plus 1 KiB per entry,
+// whatever the closure's size (the compressed layer goes to a file, not to memory): 256 MiB of random data,
+// and a tree of 100,000 small files, with GOMAXPROCS 2 and 16 (issue 9 #8).
+func TestBuildMemoryIsBounded(t *testing.T) {
+	bin := binary(t)
+	many := filepath.Join(t.TempDir(), "many")
+	const files = 100000
+	for i := range files {
+		d := filepath.Join(many, fmt.Sprintf("%03d", i/1000))
+		if i%1000 == 0 {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("f%05d", i)), []byte("small\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		add     string
+		entries int
+	}{
+		{"256 MiB of random data", randomFile(t) + ":/big", 1},
+		{"100,000 small files", many + ":/many", files + files/1000},
+	} {
+		for _, procs := range []string{"2", "16"} {
+			t.Run(tc.name+" GOMAXPROCS="+procs, func(t *testing.T) {
+				out := filepath.Join(t.TempDir(), "oci")
+				cmd := exec.Command(bin, "build", "--certs", "never", "/bin/true", "--add", tc.add, "-o", "oci:"+out)
+				cmd.Env = append(os.Environ(), "GOMAXPROCS="+procs)
+				var msg strings.Builder
+				cmd.Stdout, cmd.Stderr = &msg, &msg
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				// The child's ru_maxrss would hold this test process's peak too (exec records the old
+				// address space's, which a vfork child shares with its parent): read its own high-water
+				// mark, VmHWM, until it exits.
+				peak := make(chan int64)
+				go func() { peak <- pollHWM(cmd.Process.Pid) }()
+				if err := cmd.Wait(); err != nil {
+					t.Fatalf("build: %v\n%s", err, msg.String())
+				}
+				hwm := <-peak
+				limit := int64(64<<10 + tc.entries) // KiB
+				t.Logf("peak RSS %d KiB (limit %d KiB)", hwm, limit)
+				if hwm == 0 || hwm > limit {
+					t.Errorf("peak RSS %d KiB, want 1 to %d KiB", hwm, limit)
+				}
+			})
+		}
+	}
+}
+
+// pollHWM reads a process's VmHWM (KiB) every 10 ms until the process is gone, and returns the last value
+// read (a high-water mark only grows).
+func pollHWM(pid int) int64 {
+	var last int64
+	for {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return last
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				if n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64); err == nil && n > last {
+					last = n
+				}
+			}
+		}
+		if strings.Contains(string(data), "State:\tZ") {
+			return last
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
