@@ -266,3 +266,16 @@ if ((have_zstd)); then
 	zdiff=$((zst_bytes - targz_bytes))
 	echo "       scratchpack zstd layer - tar.gz = $zdiff bytes ($(mib "$zdiff") MiB)"
 fi
+
+# --- peak memory -----------------------------------------------------------------------------------------
+# GNU time's %M is the peak RSS of the process it runs (fork, then exec: nothing of this shell is counted).
+entries=$(tar -tf "$tmp/layer.tar" | wc -l)
+if [[ -x /usr/bin/time ]]; then
+	for mode in gzip zstd; do
+		rss=$( { /usr/bin/time -f %M "$BIN" build "${files[@]}" -o "oci:$tmp/out/rss-$mode:bench" --force --compression "$mode" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+		limit=$((64 * 1024 + entries))
+		echo "peak RSS: scratchpack oci $mode = $rss KiB for $(mib "$closure_bytes") MiB in $entries entries (target <= 64 MiB + 1 KiB per entry = $limit KiB: $( ((rss <= limit)) && echo met || echo NOT met))"
+	done
+else
+	echo "peak RSS: not measured (/usr/bin/time is missing: apt-get install time)"
+fi
