@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"archive/tar"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"golang.org/x/sys/unix"
 )
 
 // Whiteout names, as the OCI image spec and overlayfs-based runtimes write them.
@@ -52,7 +55,9 @@ type entry struct {
 type ImageOption func(*imageOptions) error
 
 type imageOptions struct {
-	spoolDir string
+	maxSpool   int64 // 0: the default (see spoolLimit)
+	maxEntries int
+	spoolDir   string
 }
 
 // WithSpoolDir puts the spool file, which holds the content of every regular file of the image (unlinked as
@@ -96,10 +101,11 @@ func NewImage(img v1.Image, name string, opts ...ImageOption) (*Image, error) {
 		return nil, fmt.Errorf("creating the spool file of %s: %w", name, err)
 	}
 	b := &builder{
-		entries: map[string]*entry{".": implicitDir(-1, "")},
-		hidden:  map[string]bool{},
-		opaque:  map[string]bool{},
-		spool:   &spoolWriter{f: spool},
+		entries:    map[string]*entry{".": implicitDir(-1, "")},
+		hidden:     map[string]bool{},
+		opaque:     map[string]bool{},
+		spool:      &spoolWriter{f: spool, limit: spoolLimit(o.spoolDir, o.maxSpool)},
+		maxEntries: cmp.Or(o.maxEntries, DefaultMaxEntries),
 	}
 	for i := len(layers) - 1; i >= 0; i-- {
 		if err := b.layer(layers[i], len(layers)-1-i); err != nil {
@@ -247,10 +253,51 @@ func (f *imageDir) ReadDir(n int) ([]fs.DirEntry, error) { return f.ents.next(n)
 
 // builder applies layers, top first.
 type builder struct {
-	entries map[string]*entry
-	hidden  map[string]bool // whited out by an upper layer, with everything under
-	opaque  map[string]bool // directories whose lower-layer content an upper layer hides
-	spool   *spoolWriter
+	entries    map[string]*entry
+	hidden     map[string]bool // whited out by an upper layer, with everything under
+	opaque     map[string]bool // directories whose lower-layer content an upper layer hides
+	spool      *spoolWriter
+	maxEntries int
+}
+
+// Limits of an image root, against layers made to exhaust memory or disk (a decompression bomb, a tar of
+// millions of names): at most DefaultMaxEntries paths in the index, and at most DefaultMaxSpool bytes of
+// visible files in the spool, or what the spool's file system has free less DefaultSpoolReserve.
+const (
+	DefaultMaxEntries   = 2_000_000
+	DefaultMaxSpool     = 64 << 30
+	DefaultSpoolReserve = 512 << 20
+)
+
+// ErrTooLarge is returned (wrapped) when an image goes past a limit.
+var ErrTooLarge = errors.New("too large")
+
+// WithLimits sets the most paths an image may have and the most bytes its visible files may take in the
+// spool (0 keeps a default).
+func WithLimits(maxEntries int, maxSpool int64) ImageOption {
+	return func(o *imageOptions) error {
+		o.maxEntries, o.maxSpool = maxEntries, maxSpool
+		return nil
+	}
+}
+
+// spoolLimit is max (DefaultMaxSpool when 0), lowered to what dir's file system has free less
+// DefaultSpoolReserve: a layer must not fill the disk.
+func spoolLimit(dir string, max int64) int64 {
+	limit := cmp.Or(max, DefaultMaxSpool)
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil {
+		free := int64(st.Bavail)*int64(st.Bsize) - DefaultSpoolReserve
+		limit = min(limit, max64(free, 0))
+	}
+	return limit
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 // visible reports whether layer li may provide name: no upper layer has it (but for a directory an upper
@@ -288,6 +335,9 @@ func (b *builder) keep(name string, e *entry, li int) {
 	b.entries[name] = e
 }
 
+// full reports whether the index is at its limit.
+func (b *builder) full() bool { return len(b.entries) >= b.maxEntries }
+
 // link drops what a layer put under one of its own non-directories, which no lookup could reach, and
 // gives each directory its sorted list of names.
 func (b *builder) link() {
@@ -308,9 +358,10 @@ func (b *builder) link() {
 
 // spoolWriter appends to the spool file, remembering where it is and whether writing failed.
 type spoolWriter struct {
-	f   *os.File
-	off int64
-	err error
+	f     *os.File
+	off   int64
+	err   error
+	limit int64 // how many bytes the spool may hold
 }
 
 func (w *spoolWriter) Write(p []byte) (int, error) {
@@ -325,6 +376,9 @@ func (w *spoolWriter) Write(p []byte) (int, error) {
 // copyFrom appends the next size bytes of r and returns where they start.
 func (w *spoolWriter) copyFrom(r io.Reader, size int64, name string) (int64, error) {
 	off := w.off
+	if size > w.limit-off {
+		return 0, fmt.Errorf("spooling %s (%d bytes): %w: the image's visible files would need more than %d bytes here", name, size, ErrTooLarge, w.limit)
+	}
 	if _, err := io.CopyN(w, r, size); err != nil {
 		if w.err != nil {
 			return 0, fmt.Errorf("writing %s to the spool file: %w", name, err)

@@ -95,6 +95,9 @@ func (lr *layerReader) entry(tr *tar.Reader, h *tar.Header, ord int) error {
 	if h.Typeflag == tar.TypeXGlobalHeader {
 		return nil
 	}
+	if lr.b.full() {
+		return fmt.Errorf("%s: %w: more than %d paths", h.Name, ErrTooLarge, lr.b.maxEntries)
+	}
 	name, err := cleanName(h.Name)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -433,4 +434,57 @@ func TestImageConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestImageLimits: a small layer that expands to a huge file (a decompression bomb), or to more paths than
+// the index may hold, is refused with an error naming the layer and the entry, before it fills the spool
+// or memory (issue 9 #19).
+func TestImageLimits(t *testing.T) {
+	bomb, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			tw := tar.NewWriter(pw)
+			const size = 1 << 30 // 1 GiB of zeros: a MiB compressed
+			if err := tw.WriteHeader(&tar.Header{Name: "zeros", Typeflag: tar.TypeReg, Mode: 0o644, Size: size}); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			zero := make([]byte, 1<<20)
+			for n := int64(0); n < size; n += int64(len(zero)) {
+				if _, err := tw.Write(zero); err != nil {
+					pw.CloseWithError(err)
+					return
+				}
+			}
+			pw.CloseWithError(tw.Close())
+		}()
+		return pr, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var many []tent
+	for i := range 50 {
+		many = append(many, file(fmt.Sprintf("f%02d", i), "x"))
+	}
+	for _, tc := range []struct {
+		name string
+		img  v1.Image
+		opts []ImageOption
+		want string
+	}{
+		{"a decompression bomb", imageOf(t, bomb), []ImageOption{WithLimits(0, 64<<20)}, "spooling zeros (1073741824 bytes): too large"},
+		{"too many paths", imageOf(t, layerOf(t, many...)), []ImageOption{WithLimits(20, 0)}, "too large: more than 20 paths"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			im, err := NewImage(tc.img, "test-image", append(tc.opts, WithSpoolDir(t.TempDir()))...)
+			if err == nil {
+				im.Close()
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "layer sha256:") {
+				t.Errorf("NewImage: %v, want ErrTooLarge naming the layer and %q", err, tc.want)
+			}
+		})
+	}
 }
