@@ -52,6 +52,8 @@ type Spec struct {
 	Insecure bool
 	// RegistryTimeout bounds each registry request of the base's pull (0: the default).
 	RegistryTimeout time.Duration
+	// CredentialHelpers lets the base's pull use the Docker config's credential helpers.
+	CredentialHelpers bool
 	// Sink is where the result goes; nil with Explain.
 	Sink Sink
 	// Explain, if set, receives every path's chain of reasons and nothing is written.
@@ -332,7 +334,7 @@ func (p *Planner) image(ctx context.Context, s Spec) (img v1.Image, err error) {
 	}
 	if s.Base != "" && cfg.Base == nil {
 		if cfg.Base, err = rootfs.LoadImage(ctx, s.Base, rootfs.WithPlatform(cfg.Platform), rootfs.WithInsecure(s.Insecure),
-			rootfs.WithRequestTimeout(s.RegistryTimeout)); err != nil {
+			rootfs.WithRequestTimeout(s.RegistryTimeout), rootfs.WithCredentialHelpers(s.CredentialHelpers)); err != nil {
 			return nil, fmt.Errorf("base %s: %w", s.Base, err)
 		}
 		cfg.BaseName = cmp.Or(cfg.BaseName, strings.TrimPrefix(s.Base, "docker://"))

@@ -103,16 +103,17 @@ func WriteDockerArchive(img v1.Image, file, ref string, force bool) error {
 }
 
 // Push pushes img to ref ("host[:port]/repo:tag"), with the credentials of the Docker config (as docker and
-// crane find them), and returns the pushed manifest's digest. Plain HTTP is used only when insecure, or for
+// crane find them, without running a credential helper), and returns the pushed manifest's digest. Plain HTTP is used only when insecure, or for
 // a loopback registry (localhost, 127.0.0.0/8, ::1); otherwise every request, redirects and token fetches
 // included, must be HTTPS. progress, if not nil, receives updates and is closed when the push ends.
 func Push(ctx context.Context, img v1.Image, ref string, insecure bool, progress chan<- v1.Update) (v1.Hash, error) {
-	return push(ctx, img, ref, insecure, progress, 0)
+	return push(ctx, img, ref, insecure, progress, 0, false)
 }
 
-// push is Push with a bound on each request (0: registry.DefaultRequestTimeout).
-func push(ctx context.Context, img v1.Image, ref string, insecure bool, progress chan<- v1.Update, timeout time.Duration) (v1.Hash, error) {
-	var ropts []registry.Option
+// push is Push with a bound on each request (0: registry.DefaultRequestTimeout), and the Docker config's
+// credential helpers when helpers.
+func push(ctx context.Context, img v1.Image, ref string, insecure bool, progress chan<- v1.Update, timeout time.Duration, helpers bool) (v1.Hash, error) {
+	ropts := []registry.Option{registry.WithCredentialHelpers(helpers)}
 	if timeout > 0 {
 		ropts = append(ropts, registry.WithRequestTimeout(timeout))
 	}

@@ -39,6 +39,8 @@ type SinkOptions struct {
 	Insecure bool             // allow a plain-HTTP registry (loopback ones always are)
 	Progress chan<- v1.Update // push progress, closed when the push ends; nil for none
 	Timeout  time.Duration    // bound on each registry request (0: the default)
+	// CredentialHelpers lets the Docker config's credential helpers run (see RegistrySink).
+	CredentialHelpers bool
 }
 
 // NewSink returns the sink for a parsed output.
@@ -55,7 +57,7 @@ func NewSink(d Dest, o SinkOptions) (Sink, error) {
 	case "docker-archive":
 		return &ArchiveSink{Path: d.Path, Ref: d.Ref, Force: o.Force}, nil
 	case "docker":
-		return &RegistrySink{Ref: d.Ref, Insecure: o.Insecure, Progress: o.Progress, Timeout: o.Timeout}, nil
+		return &RegistrySink{Ref: d.Ref, Insecure: o.Insecure, Progress: o.Progress, Timeout: o.Timeout, CredentialHelpers: o.CredentialHelpers}, nil
 	}
 	return nil, fmt.Errorf("output %q: unknown transport %q: want one of %s", d.Path, d.Transport, transportForms())
 }

@@ -14,6 +14,8 @@ type RegistrySink struct {
 	Insecure bool
 	Progress chan<- v1.Update
 	Timeout  time.Duration // bound on each request, a blob's upload included (0: the default)
+	// CredentialHelpers lets the Docker config's credsStore and credHelpers run for credentials.
+	CredentialHelpers bool
 }
 
 func (s *RegistrySink) Check() error     { return nil }
@@ -24,7 +26,7 @@ func (s *RegistrySink) Publish(ctx context.Context, a Artifact) (string, error) 
 	if a.Image == nil {
 		return "", errors.New("no image to push")
 	}
-	d, err := push(ctx, a.Image, s.Ref, s.Insecure, s.Progress, s.Timeout)
+	d, err := push(ctx, a.Image, s.Ref, s.Insecure, s.Progress, s.Timeout, s.CredentialHelpers)
 	if err != nil {
 		return "", err
 	}

@@ -37,6 +37,7 @@ type buildFlags struct {
 	force, tzdata, insecure, verbose bool
 	keepSetuid                       bool
 	registryTimeout                  time.Duration
+	credHelpers                      bool
 	explain                          bool
 	noRules, locales                 []string
 	gconv                            string
@@ -84,6 +85,7 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 	fl.BoolVar(&b.force, "force", false, "replace an existing output")
 	fl.BoolVar(&b.keepSetuid, "keep-setuid", false, "keep files' setuid, setgid and sticky bits (removed by default: a user's setuid file must not become root's)")
 	fl.BoolVar(&b.insecure, "insecure", false, "allow plain HTTP registries (loopback ones are always allowed)")
+	fl.BoolVar(&b.credHelpers, "cred-helpers", false, "let the Docker config's credsStore/credHelpers run their docker-credential-NAME program for registry credentials (off: only the config's own auths are used, and nothing is run)")
 	fl.DurationVar(&b.registryTimeout, "registry-timeout", registry.DefaultRequestTimeout, "give up a registry request (a layer's upload or download included) after this long; a connection that moves nothing for 2m is dropped anyway")
 	fl.BoolVarP(&b.verbose, "verbose", "v", false, "list every file of the result and why it is in (on stderr)")
 	fl.BoolVar(&b.explain, "explain", false, "print, for every file the image would hold, why (the chain of reasons) on stdout, and write nothing (-o not needed)")
@@ -242,7 +244,7 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 		return collector.Spec{}, nil, &exitError{code: 2, err: err}
 	}
 	s := collector.Spec{
-		Base: b.base, Insecure: b.insecure, WorkDir: b.workdir, KeepSetuid: b.keepSetuid, RegistryTimeout: b.registryTimeout,
+		Base: b.base, Insecure: b.insecure, WorkDir: b.workdir, KeepSetuid: b.keepSetuid, RegistryTimeout: b.registryTimeout, CredentialHelpers: b.credHelpers,
 		Rules: collector.RuleOptions{
 			Disabled: b.noRules, Gconv: b.gconv, Locales: b.locales,
 			Base: collector.BaseFiles{User: b.user, Certs: b.certs, TZData: b.tzdata},
@@ -331,7 +333,7 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	} else {
 		var sinks []collector.Sink
 		for _, d := range dests {
-			o := collector.SinkOptions{Force: b.force, Insecure: b.insecure, Timeout: b.registryTimeout}
+			o := collector.SinkOptions{Force: b.force, Insecure: b.insecure, Timeout: b.registryTimeout, CredentialHelpers: b.credHelpers}
 			if d.Transport == "docker" && isTerminal(stderr) {
 				updates := make(chan v1.Update, 16)
 				go showProgress(stderr, updates)
@@ -359,7 +361,7 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	if platform != nil {
 		ropts = append(ropts, rootfs.WithPlatform(*platform))
 	}
-	ropts = append(ropts, rootfs.WithInsecure(b.insecure), rootfs.WithRequestTimeout(b.registryTimeout))
+	ropts = append(ropts, rootfs.WithInsecure(b.insecure), rootfs.WithRequestTimeout(b.registryTimeout), rootfs.WithCredentialHelpers(b.credHelpers))
 	if s.Root, err = rootfs.Open(ctx, b.root, ropts...); err != nil {
 		return collector.Spec{}, nil, fmt.Errorf("opening the root: %w", err)
 	}

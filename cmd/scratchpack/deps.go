@@ -23,7 +23,7 @@ import (
 // depsFlags are deps' flags.
 type depsFlags struct {
 	rootDir, platform, libPath, format, cpuMode, hwcaps, atPlatform, cwd *string
-	insecure, verbose                                                    *bool
+	insecure, verbose, credHelpers                                       *bool
 }
 
 // depsFlagSet defines deps' flags (for parsing, help and completion).
@@ -32,6 +32,7 @@ func depsFlagSet() (*pflag.FlagSet, *depsFlags) {
 	d := &depsFlags{}
 	d.rootDir = fl.String("root", "/", "resolve inside this root, as under chroot: a directory (a sysroot), or an image: oci:PATH[:TAG], docker-archive:PATH[:REF], docker://REF")
 	d.platform = fl.String("platform", "", "the platform os/arch[/variant] to pick from a multi-platform image --root (default: this machine's)")
+	d.credHelpers = fl.Bool("cred-helpers", false, "let the Docker config's credential helpers run for a docker:// --root's credentials")
 	d.insecure = fl.Bool("insecure", false, "allow a plain-HTTP registry for a docker:// --root (loopback ones are always allowed)")
 	d.libPath = fl.String("library-path", "", "resolve as if LD_LIBRARY_PATH were set to this value")
 	d.format = fl.String("format", "tree", "output format: tree, list or json")
@@ -71,7 +72,7 @@ func runDeps(args []string, stdout, stderr io.Writer) error {
 	}
 	var r *elfdeps.Resolver
 	if rootfs.IsImageRef(*rootDir) {
-		lopts := []rootfs.LoadOption{rootfs.WithInsecure(*insecure)}
+		lopts := []rootfs.LoadOption{rootfs.WithInsecure(*insecure), rootfs.WithCredentialHelpers(*d.credHelpers)}
 		if *platform != "" {
 			p, err := collector.ParsePlatform(*platform)
 			if err != nil {

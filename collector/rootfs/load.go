@@ -39,6 +39,7 @@ type loadOptions struct {
 	platform *v1.Platform
 	insecure bool
 	timeout  time.Duration
+	helpers  bool
 	image    []ImageOption
 }
 
@@ -50,6 +51,15 @@ func WithPlatform(p v1.Platform) LoadOption {
 			return fmt.Errorf("platform %q: want os/arch", p.String())
 		}
 		o.platform = &p
+		return nil
+	}
+}
+
+// WithCredentialHelpers lets a docker:// reference's credentials come from the Docker config's credsStore
+// and credHelpers, which runs their docker-credential-NAME programs (off by default).
+func WithCredentialHelpers(on bool) LoadOption {
+	return func(o *loadOptions) error {
+		o.helpers = on
 		return nil
 	}
 }
@@ -139,7 +149,7 @@ func loadImage(ctx context.Context, ref string, o loadOptions) (v1.Image, error)
 	var err error
 	switch {
 	case strings.HasPrefix(ref, dockerPrefix):
-		img, err = remoteImage(ctx, ref, platform, o.insecure, o.timeout)
+		img, err = remoteImage(ctx, ref, platform, o)
 	case strings.HasPrefix(ref, ociPrefix):
 		dir, tag, _ := strings.Cut(strings.TrimPrefix(ref, ociPrefix), ":")
 		if err := onlyRegularFiles("the OCI layout "+ref, dir); err != nil {
@@ -166,12 +176,12 @@ func loadImage(ctx context.Context, ref string, o loadOptions) (v1.Image, error)
 	return img, nil
 }
 
-func remoteImage(ctx context.Context, ref string, platform v1.Platform, insecure bool, timeout time.Duration) (v1.Image, error) {
-	var opts []registry.Option
-	if timeout > 0 {
-		opts = append(opts, registry.WithRequestTimeout(timeout))
+func remoteImage(ctx context.Context, ref string, platform v1.Platform, o loadOptions) (v1.Image, error) {
+	opts := []registry.Option{registry.WithCredentialHelpers(o.helpers)}
+	if o.timeout > 0 {
+		opts = append(opts, registry.WithRequestTimeout(o.timeout))
 	}
-	r, ropts, err := registry.Ref(ctx, strings.TrimPrefix(ref, dockerPrefix), insecure, opts...)
+	r, ropts, err := registry.Ref(ctx, strings.TrimPrefix(ref, dockerPrefix), o.insecure, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}

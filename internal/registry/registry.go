@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -51,7 +50,7 @@ func Ref(ctx context.Context, ref string, insecure bool, opts ...Option) (name.R
 		// cross the network in clear.
 		tr = httpsOnly{next: tr, loopbackHTTP: true}
 	}
-	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithTransport(tr)}
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain{helpers: o.helpers}), remote.WithTransport(tr)}
 	return r, ropts, nil
 }
 
@@ -65,7 +64,14 @@ const (
 // Option tunes how a registry is reached.
 type Option func(*options)
 
-type options struct{ request, idle time.Duration }
+type options struct {
+	request, idle time.Duration
+	helpers       bool
+}
+
+// WithCredentialHelpers lets the Docker config's credsStore and credHelpers run their
+// docker-credential-NAME programs for credentials (off by default: nothing is run unless asked).
+func WithCredentialHelpers(on bool) Option { return func(o *options) { o.helpers = on } }
 
 // WithRequestTimeout bounds each request, its body included (0: no bound).
 func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.request = d } }
