@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -168,6 +169,9 @@ func loadImage(ctx context.Context, ref string, o loadOptions) (v1.Image, error)
 	if err != nil {
 		return nil, err
 	}
+	if m, err := img.Manifest(); err == nil && m.Config.Size > MaxConfigSize {
+		return nil, fmt.Errorf("reading %s: %w: its config is %d bytes, more than %d MiB", ref, ErrTooLarge, m.Config.Size, MaxConfigSize>>20)
+	}
 	if o.platform != nil {
 		if err := checkPlatform(ref, img, *o.platform); err != nil {
 			return nil, err
@@ -205,11 +209,85 @@ func remoteImage(ctx context.Context, ref string, platform v1.Platform, o loadOp
 
 // layoutImage finds the image named tag ("" for the only one) in the OCI layout at dir.
 func layoutImage(ref, dir, tag string, platform v1.Platform) (v1.Image, error) {
+	// go-containerregistry reads a layout's index, manifests and config whole, whatever their descriptors
+	// say: every file that can be one of those is checked first.
+	if err := smallFiles(ref, dir); err != nil {
+		return nil, err
+	}
 	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading the OCI layout %s: %w", ref, err)
 	}
 	return pick(ref, idx, tag, platform, "name one (oci:PATH:TAG) or give the platform")
+}
+
+// MaxManifestSize and MaxConfigSize bound what is read of an image's index, manifests and config (a 6 GB
+// "manifest" must not be read into memory).
+const (
+	MaxManifestSize = 4 << 20
+	MaxConfigSize   = 4 << 20
+)
+
+// smallFiles checks that a layout's index.json, and every blob its descriptors (and their manifests') name
+// as an index, a manifest or a config, is at most MaxManifestSize bytes on disk, reading only such small
+// files to find them.
+func smallFiles(ref, dir string) error {
+	check := func(p string) error {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil // go-containerregistry says what is missing
+		}
+		if st.Size() > MaxManifestSize {
+			return fmt.Errorf("reading the OCI layout %s: %w: %s is %d bytes, more than %d MiB", ref, ErrTooLarge, p, st.Size(), MaxManifestSize>>20)
+		}
+		return nil
+	}
+	if err := check(filepath.Join(dir, "index.json")); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	var walk func(p string, depth int) error
+	walk = func(p string, depth int) error {
+		if seen[p] || depth > 8 {
+			return nil
+		}
+		seen[p] = true
+		if err := check(p); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		var doc struct {
+			Manifests []v1.Descriptor `json:"manifests"`
+			Config    *v1.Descriptor  `json:"config"`
+		}
+		if json.Unmarshal(data, &doc) != nil {
+			return nil
+		}
+		descs := doc.Manifests
+		if doc.Config != nil {
+			descs = append(descs, *doc.Config)
+		}
+		for _, d := range descs {
+			if d.Digest.Algorithm == "" || strings.ContainsAny(d.Digest.Algorithm+d.Digest.Hex, "/.") {
+				continue
+			}
+			blob := filepath.Join(dir, "blobs", d.Digest.Algorithm, d.Digest.Hex)
+			if d.MediaType.IsImage() || d.MediaType.IsIndex() {
+				if err := walk(blob, depth+1); err != nil {
+					return err
+				}
+			} else if doc.Config != nil && d.Digest == doc.Config.Digest {
+				if err := check(blob); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk(filepath.Join(dir, "index.json"), 0)
 }
 
 // pick chooses an image in an index: at the top, the one named tag when tag is not ""; then, going into
@@ -254,6 +332,9 @@ func pick(ref string, idx v1.ImageIndex, tag string, platform v1.Platform, hint 
 			return nil, fmt.Errorf("no image for %s in %s; it has %s", platform.String(), ref, strings.Join(platforms, ", "))
 		case len(found) > 1:
 			return nil, fmt.Errorf("%d images (named %q) match in %s: %s", len(found), names, ref, hint)
+		}
+		if found[0].Size > MaxManifestSize {
+			return nil, fmt.Errorf("reading %s: %w: the manifest %s is %d bytes, more than %d MiB", ref, ErrTooLarge, found[0].Digest, found[0].Size, MaxManifestSize>>20)
 		}
 		if found[0].MediaType.IsImage() {
 			img, err := idx.Image(found[0].Digest)

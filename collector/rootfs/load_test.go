@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"log"
@@ -259,5 +260,38 @@ func TestLoadRefusesFIFOs(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("LoadImage(%s) did not return within 5 s", ref)
 		}
+	}
+}
+
+// TestLoadRefusesHugeMetadata: an OCI layout whose index.json or manifest blob is larger than 4 MiB (a
+// descriptor may lie about the size; the file may not) is refused before it is read (issue 9 #6).
+func TestLoadRefusesHugeMetadata(t *testing.T) {
+	img := imageOf(t, layerOf(t, file("etc/x", "x")))
+	for _, what := range []string{"index.json", "manifest"} {
+		t.Run(what, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "layout")
+			p, err := layout.Write(dir, empty.Index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.AppendImage(img); err != nil {
+				t.Fatal(err)
+			}
+			target := filepath.Join(dir, "index.json")
+			if what == "manifest" {
+				d, err := img.Digest()
+				if err != nil {
+					t.Fatal(err)
+				}
+				target = filepath.Join(dir, "blobs", d.Algorithm, d.Hex)
+			}
+			if err := os.Truncate(target, 6<<20); err != nil {
+				t.Fatal(err)
+			}
+			_, err = LoadImage(context.Background(), "oci:"+dir)
+			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "more than 4 MiB") {
+				t.Errorf("LoadImage: %v, want ErrTooLarge", err)
+			}
+		})
 	}
 }
