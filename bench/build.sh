@@ -272,7 +272,8 @@ fi
 entries=$(tar -tf "$tmp/layer.tar" | wc -l)
 if [[ -x /usr/bin/time ]]; then
 	for mode in gzip zstd; do
-		rss=$( { /usr/bin/time -f %M "$BIN" build "${files[@]}" -o "oci:$tmp/out/rss-$mode:bench" --force --compression "$mode" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+		/usr/bin/time -f %M -o "$tmp/rss.$mode" "$BIN" build "${files[@]}" -o "oci:$tmp/out/rss-$mode:bench" --force --compression "$mode" >/dev/null 2>&1 || true
+		rss=$(tail -n 1 "$tmp/rss.$mode")
 		limit=$((64 * 1024 + entries))
 		echo "peak RSS: scratchpack oci $mode = $rss KiB for $(mib "$closure_bytes") MiB in $entries entries (target <= 64 MiB + 1 KiB per entry = $limit KiB: $( ((rss <= limit)) && echo met || echo NOT met))"
 	done
