@@ -513,14 +513,20 @@ func (p *Planner) addPlaced(dest, real string, o Origin) error {
 	if o.RootPath == "" {
 		o.RootPath = real
 	}
+	return p.tree.Add(p.rootFileEntry(dest, real, fi, o))
+}
+
+// rootFileEntry is the entry at image path of the regular file real of the root (fi its Lstat), remembered
+// by its identity.
+func (p *Planner) rootFileEntry(image, real string, fi fs.FileInfo, o Origin) Entry {
 	meta := rootfs.MetaOf(fi)
-	e := Entry{Path: dest, Kind: KindFile, Source: &rootFile{fsys: p.root, name: fsName(real), meta: meta},
+	e := Entry{Path: image, Kind: KindFile, Source: &rootFile{fsys: p.root, name: fsName(real), meta: meta},
 		Size: meta.Size, Origins: []Origin{o}}
 	e.Mode, e.Stripped = p.regularMode(fi.Mode())
 	if p.keepOwners {
 		e.UID, e.GID = meta.UID, meta.GID
 	}
-	return p.tree.Add(e)
+	return e
 }
 
 func objectWhy(o *elfdeps.Object, input string) string {
@@ -591,14 +597,7 @@ func (p *Planner) addResolved(asked, real string, links []elfdeps.Link, o Origin
 		return fmt.Errorf("%s: not a regular file", asked)
 	}
 	p.log.Debug("add", "path", asked, "why", o.Reason)
-	meta := rootfs.MetaOf(fi)
-	e := Entry{Path: real, Kind: KindFile, Source: &rootFile{fsys: p.root, name: fsName(real), meta: meta},
-		Size: meta.Size, Origins: []Origin{o}}
-	e.Mode, e.Stripped = p.regularMode(fi.Mode())
-	if p.keepOwners {
-		e.UID, e.GID = meta.UID, meta.GID
-	}
-	return p.tree.Add(e)
+	return p.tree.Add(p.rootFileEntry(real, real, fi, o))
 }
 
 // specialBits are the mode bits a file loses unless the planner keeps them.

@@ -458,7 +458,7 @@ func onlyRegularFiles(what, p string) error {
 	}
 	if !st.IsDir() {
 		if !st.Mode().IsRegular() {
-			return fmt.Errorf("reading %s: %s is a %s, not a regular file", what, p, typeName(st.Mode()))
+			return fmt.Errorf("reading %s: %s is %s, not a regular file", what, p, kindOf(st.Mode()))
 		}
 		return nil
 	}
@@ -478,20 +478,8 @@ func onlyRegularFiles(what, p string) error {
 			return fmt.Errorf("reading %s: %w", what, err)
 		}
 		if !st.Mode().IsRegular() && !st.IsDir() {
-			return fmt.Errorf("reading %s: %s is a %s, not a regular file", what, f, typeName(st.Mode()))
+			return fmt.Errorf("reading %s: %s is %s, not a regular file", what, f, kindOf(st.Mode()))
 		}
 		return nil
 	})
-}
-
-func typeName(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	}
-	return m.Type().String()
 }
