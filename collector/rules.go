@@ -69,7 +69,7 @@ type RuleOptions struct {
 // BaseFiles says which of the small files every real program quietly reads go into the image.
 type BaseFiles struct {
 	// User is the image's user (NAME, UID, NAME:GROUP or UID:GID). A NAME gets its own passwd and group
-	// lines (from the root's /etc/passwd when it has one, else a new UID/GID 1000).
+	// lines (from the root's /etc/passwd when it has one, else NonrootID, 65532) and a home it owns.
 	User string
 	// Certs is "auto" (the CA bundle when the closure holds a TLS library), "always" or "never".
 	Certs string
