@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"archive/tar"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -352,6 +353,9 @@ func pick(ref string, idx v1.ImageIndex, tag string, platform v1.Platform, hint 
 
 // archiveImage finds the image tagged tag ("" for the only one) in the docker archive file.
 func archiveImage(ref, file, tag string) (v1.Image, error) {
+	if err := smallArchiveMetadata(ref, file); err != nil {
+		return nil, err
+	}
 	opener := func() (io.ReadCloser, error) { return os.Open(file) }
 	m, err := tarball.LoadManifest(opener)
 	if err != nil {
@@ -482,4 +486,27 @@ func onlyRegularFiles(what, p string) error {
 		}
 		return nil
 	})
+}
+
+// smallArchiveMetadata checks that a docker archive's manifest.json and the JSON files beside it (the
+// configs) are at most MaxManifestSize bytes: go-containerregistry reads them whole.
+func smallArchiveMetadata(ref, file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("reading the docker archive %s: %w", ref, err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return nil // go-containerregistry says what is wrong with it
+		}
+		if strings.HasSuffix(h.Name, ".json") && h.Size > MaxManifestSize {
+			return fmt.Errorf("reading the docker archive %s: %w: %s is %d bytes, more than %d MiB", ref, ErrTooLarge, h.Name, h.Size, MaxManifestSize>>20)
+		}
+	}
 }

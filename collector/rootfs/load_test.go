@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"io"
@@ -293,5 +294,31 @@ func TestLoadRefusesHugeMetadata(t *testing.T) {
 				t.Errorf("LoadImage: %v, want ErrTooLarge", err)
 			}
 		})
+	}
+}
+
+// TestLoadRefusesHugeArchiveManifest: a docker archive whose manifest.json is larger than 4 MiB is refused
+// before it is read.
+func TestLoadRefusesHugeArchiveManifest(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a.tar")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(f)
+	const size = 6 << 20
+	if err := tw.WriteHeader(&tar.Header{Name: "manifest.json", Typeflag: tar.TypeReg, Mode: 0o644, Size: size}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = LoadImage(context.Background(), "docker-archive:"+file)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "manifest.json is 6291456 bytes") {
+		t.Errorf("LoadImage: %v, want ErrTooLarge naming manifest.json", err)
 	}
 }
