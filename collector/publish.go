@@ -127,7 +127,11 @@ func push(ctx context.Context, img v1.Image, ref string, insecure bool, progress
 	if progress != nil {
 		opts = append(opts, remote.WithProgress(progress))
 	}
-	if err := remote.Write(r, img, opts...); err != nil {
+	var u uploads
+	if err := remote.Write(r, trackedImage{img, &u}, opts...); err != nil {
+		if sending := u.inFlight(); sending != "" {
+			return v1.Hash{}, fmt.Errorf("pushing %s, while sending %s: %w", r, sending, err)
+		}
 		return v1.Hash{}, fmt.Errorf("pushing %s: %w", r, err)
 	}
 	d, err := img.Digest()

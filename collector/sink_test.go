@@ -4,8 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
+	"log"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -226,5 +230,52 @@ func TestMultiSink(t *testing.T) {
 	bad := Multi(&DirSink{Path: filepath.Join(dir, "new")}, &TarSink{Path: filepath.Join(dir, "missing", "x.tar")})
 	if _, err := bad.Publish(context.Background(), Artifact{Tree: tr}); err == nil || !strings.Contains(err.Error(), "tar:"+filepath.Join(dir, "missing")) {
 		t.Errorf("a failing output: %v, want an error naming it", err)
+	}
+}
+
+// TestPushNamesTheStalledBlob: a registry that stops reading a layer's upload makes the push fail within the
+// request timeout, naming the layer being sent and how much of it went (issue 9 #7).
+func TestPushNamesTheStalledBlob(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "random")
+	data := make([]byte, 16<<20)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(big, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTree()
+	if err := tr.Add(Entry{Path: "/big", Kind: KindFile, Mode: 0o644, Source: hostSource(t, big)}); err != nil {
+		t.Fatal(err)
+	}
+	img, err := BuildImage(context.Background(), tr, ImageConfig{Platform: amd64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	layerDigest, _ := layers[0].Digest()
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	stop := make(chan struct{})
+	defer close(stop)
+	host := serveRegistry(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPatch || r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") && r.ContentLength != 0 {
+			select { // read nothing, answer nothing
+			case <-stop:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	start := time.Now()
+	_, err = push(context.Background(), img, host+"/stall/x:1", false, nil, time.Second, false)
+	if err == nil {
+		t.Fatal("the push succeeded")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("it took %v to give up", d)
+	}
+	if !strings.Contains(err.Error(), "while sending layer "+layerDigest.String()) {
+		t.Errorf("error %v does not name the layer being sent (%s)", err, layerDigest)
 	}
 }
