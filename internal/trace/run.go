@@ -52,6 +52,8 @@ type config struct {
 	// noSyscallInfo forces the pre-5.3 way of telling syscall entry from
 	// exit (PTRACE_GETREGS and a per-thread toggle).
 	noSyscallInfo bool
+	// noJail runs the command without a cgroup of its own.
+	noJail bool
 }
 
 // procSpec is the command Run starts, after defaults and lookup.
@@ -75,7 +77,9 @@ type procSpec struct {
 // the command for real, with the caller's privileges: only for --trace.
 //
 // The run ends when the command (the first process) exits: like a container
-// whose PID 1 exits, the processes it leaves behind are killed. When ctx is
+// whose PID 1 exits, the processes it leaves behind are killed. Where a cgroup
+// v2 can be made (as root), the command starts in one of its own, so that this
+// includes what escaped the trace: a CLONE_UNTRACED child, a setsid'ed daemon. When ctx is
 // done or Options.Timeout expires the whole tree is killed too, and Run
 // returns what it recorded so far with an error wrapping ctx.Err().
 //

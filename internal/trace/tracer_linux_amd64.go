@@ -91,6 +91,17 @@ func (t *tracer) run(ctx context.Context, cfg config) ([]Access, int, error) {
 	if !ws.Stopped() {
 		return nil, exitCode(ws), fmt.Errorf("starting %q: it ended before it could be traced", t.spec.path)
 	}
+	// Stopped before it ran anything: into a cgroup of its own, so that what escapes the trace (a
+	// CLONE_UNTRACED child, a setsid'ed daemon) still dies with the run.
+	if !cfg.noJail {
+		if j, err := newJail(); err == nil {
+			if err := j.add(pid); err == nil {
+				defer j.close()
+			} else {
+				j.close()
+			}
+		}
+	}
 	t.addTask(pid, &task{comm: t.spec.named, started: true})
 	t.rec.add(Access{Path: t.spec.named, Op: OpExec, PID: pid, Comm: t.spec.named})
 	t.recordExe(pid, t.spec.named)
