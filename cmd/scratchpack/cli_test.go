@@ -288,7 +288,7 @@ var (
 	randomPath string
 )
 
-// randomFile is a 256 MiB file of random bytes (incompressible: gzip takes seconds over it), made once per
+// randomFile is a 512 MiB file of random bytes (incompressible: gzip takes seconds over it), made once per
 // test run next to the test binary's scratchpack.
 func randomFile(t *testing.T) string {
 	t.Helper()
@@ -301,7 +301,7 @@ func randomFile(t *testing.T) string {
 		}
 		defer f.Close()
 		// A MiB at a time: the test process stays small (its memory is no part of what is measured).
-		if _, err := io.CopyN(f, rand.Reader, 256<<20); err != nil {
+		if _, err := io.CopyN(f, rand.Reader, 512<<20); err != nil {
 			t.Fatal(err)
 		}
 		randomPath = p
@@ -313,7 +313,7 @@ func randomFile(t *testing.T) string {
 }
 
 // TestBuildMemoryIsBounded: building an image keeps its peak RSS at most 64 MiB plus 1 KiB per entry,
-// whatever the closure's size (the compressed layer goes to a file, not to memory): 256 MiB of random data,
+// whatever the closure's size (the compressed layer goes to a file, not to memory): 512 MiB of random data,
 // and a tree of 100,000 small files, with GOMAXPROCS 2 and 16 (issue 9 #8).
 func TestBuildMemoryIsBounded(t *testing.T) {
 	bin := binary(t)
@@ -335,7 +335,7 @@ func TestBuildMemoryIsBounded(t *testing.T) {
 		add     string
 		entries int
 	}{
-		{"256 MiB of random data", randomFile(t) + ":/big", 1},
+		{"512 MiB of random data", randomFile(t) + ":/big", 1},
 		{"100,000 small files", many + ":/many", files + files/1000},
 	} {
 		for _, procs := range []string{"2", "16"} {
