@@ -39,6 +39,11 @@ type File struct {
 	HasRunPath bool
 	Flags1 uint64 // DT_FLAGS_1
 
+	// VersionNeeds are the symbol versions the object requires of other objects (DT_VERNEED), and
+	// VersionDefs the versions it defines (DT_VERDEF; nil when it has none), as glibc checks them at start.
+	VersionNeeds []VersionNeed
+	VersionDefs  []VersionDef
+
 	// rawRPath is DT_RPATH even when DT_RUNPATH is present; musl uses DT_RUNPATH if present, else DT_RPATH.
 	rawRPath string
 
@@ -234,6 +239,7 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 		ents = append(ents, e)
 	}
 	var strtab, strsz uint64
+	var verneed, verneedNum, verdef, verdefNum uint64
 	haveStrtab := false
 	for _, e := range ents {
 		switch elf.DynTag(e.tag) {
@@ -249,6 +255,14 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 			f.hash = e.val
 		case elf.DT_GNU_HASH:
 			f.gnuHash = e.val
+		case elf.DT_VERNEED:
+			verneed = e.val
+		case elf.DT_VERNEEDNUM:
+			verneedNum = e.val
+		case elf.DT_VERDEF:
+			verdef = e.val
+		case elf.DT_VERDEFNUM:
+			verdefNum = e.val
 		}
 	}
 	f.strtabAddr, f.strtabSize = strtab, strsz
@@ -313,6 +327,11 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 			f.rawRPath, f.HasRPath = s, true
 		case elf.DT_RUNPATH:
 			f.RunPath, f.HasRunPath = s, true
+		}
+	}
+	if verneed != 0 || verdef != 0 {
+		if err := f.readVersions(r, size, bo, verneed, verneedNum, verdef, verdefNum, strOff, strLen); err != nil {
+			return f, err
 		}
 	}
 	// elf/get-dynamic-info.h: "If both RUNPATH and RPATH are given, the latter is ignored."

@@ -61,7 +61,9 @@ const (
 )
 
 func (r *Resolver) resolveGlibc(res *Result) error {
-	r.loadGlibc(res)
+	s := r.loadGlibc(res)
+	// The symbol versions every mapped object requires, checked as ld.so checks them before it runs anything.
+	res.Problems = append(res.Problems, checkVersions(s.queue)...)
 	if errors.Is(r.c.cacheErr, ErrTooLarge) {
 		// Not a cache the loader could use as we would: say so rather than resolve as if it were absent.
 		res.Problems = append(res.Problems, &LoadError{Name: "ld.so.cache", NeededBy: res.Input.Path, Path: "/etc/ld.so.cache", Err: r.c.cacheErr})
@@ -170,6 +172,7 @@ func (r *Resolver) dlopenGlibc(prog *Result, name string) (*Result, error) {
 	}
 	s.mapDeps(from, &res.Problems)
 	res.Objects = slices.Clone(s.queue[before:])
+	res.Problems = append(res.Problems, checkVersionsOf(res.Objects, s.queue)...)
 	return res, nil
 }
 

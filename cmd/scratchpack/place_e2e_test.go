@@ -119,3 +119,25 @@ func TestPlaceE2E(t *testing.T) {
 		}
 	})
 }
+
+// TestVersionMismatchRefused: a program whose loader would map a library lacking a symbol version it needs
+// (libtree's scenario 06) is reported by deps (exit 1) and refused by build, naming the version, the
+// library and who needs it; nothing is written.
+func TestVersionMismatchRefused(t *testing.T) {
+	prog := filepath.Join(fixtures(t), "version", "prog-v2")
+	code, _, stderr := scratchpack(t, "deps", prog)
+	if code != 1 || !strings.Contains(stderr, "version `VER_2' not found in libx.so") || !strings.Contains(stderr, "required by "+prog) {
+		t.Errorf("deps: exit %d, stderr %q; want 1 naming VER_2, libx.so and the program", code, stderr)
+	}
+	out := filepath.Join(t.TempDir(), "root")
+	code, _, stderr = scratchpack(t, "build", "--certs", "never", prog, "-o", "dir:"+out)
+	if code == 0 || !strings.Contains(stderr, "version `VER_2' not found") {
+		t.Errorf("build: exit %d, stderr %q; want a refusal naming VER_2", code, stderr)
+	}
+	if _, err := os.Lstat(out); err == nil {
+		t.Error("a refused build wrote its output")
+	}
+	if code, _, stderr := scratchpack(t, "deps", filepath.Join(fixtures(t), "version", "prog-ok")); code != 0 {
+		t.Errorf("deps prog-ok: exit %d, %s", code, stderr)
+	}
+}
