@@ -164,9 +164,7 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 		return res, p.Tree().Explain(s.Explain)
 	}
 	a := Artifact{Tree: p.Tree(), MTime: s.Image.Created}
-	if f := p.FirstProgram(); f != nil {
-		res.Platform, _ = PlatformFor(f.Machine, f.Class, f.Data, f.Flags)
-	}
+	res.Platform, _ = p.platform() // a tree output has none to say when no program tells it
 	if s.Sink.WantsImage() {
 		if a.Image, err = p.image(ctx, s); err != nil {
 			return nil, err
@@ -314,6 +312,15 @@ func (p *Planner) addTraces(ctx context.Context, s Spec, note func(string)) erro
 	return nil
 }
 
+// platform is the OCI platform of the first program's ELF header.
+func (p *Planner) platform() (v1.Platform, error) {
+	f := p.FirstProgram()
+	if f == nil {
+		return v1.Platform{}, errors.New("the image platform is unknown: no program to take it from; name it")
+	}
+	return PlatformFor(f.Machine, f.Class, f.Data, f.Flags)
+}
+
 // image makes the image of the planned tree with the spec's config.
 func (p *Planner) image(ctx context.Context, s Spec) (img v1.Image, err error) {
 	cfg := s.Image
@@ -324,11 +331,7 @@ func (p *Planner) image(ctx context.Context, s Spec) (img v1.Image, err error) {
 		cfg.Entrypoint = []string{p.programImages[0]}
 	}
 	if cfg.Platform.Architecture == "" {
-		f := p.FirstProgram()
-		if f == nil {
-			return nil, errors.New("the image platform is unknown: no program to take it from; name it")
-		}
-		if cfg.Platform, err = PlatformFor(f.Machine, f.Class, f.Data, f.Flags); err != nil {
+		if cfg.Platform, err = p.platform(); err != nil {
 			return nil, err
 		}
 	}

@@ -15,7 +15,6 @@ var errFake = errors.New("not in the fake view")
 func (v *fakeView) Root() rootfs.FS                          { return nil }
 func (v *fakeView) Lookup(string) (elfdeps.Lookup, error)    { return elfdeps.Lookup{}, errFake }
 func (v *fakeView) Entry(string) (Entry, bool)               { return Entry{}, false }
-func (v *fakeView) Programs() []string                       { return nil }
 func (v *fakeView) Libraries() []string                      { return nil }
 func (v *fakeView) Importers(...string) ([]string, []string) { return nil, nil }
 func (v *fakeView) AddRootPath(string, Origin) error         { return errFake }

@@ -37,8 +37,10 @@ type Planner struct {
 	programImages []string
 	// Warnings are what a build should tell: programs placed where they may not find their data.
 	Warnings []string
-	// libraries records every shared object path in the closure (for rules such as the CA bundle's).
+	// libraries records every shared object path in the closure (for rules such as the CA bundle's), in
+	// the order found; isLibrary holds the same paths as a set.
 	libraries []string
+	isLibrary map[string]bool
 	// Problems are the libraries that could not be found or loaded: a build with any must not be written.
 	Problems []error
 	// imports caches each object's undefined dynamic symbols for the rules.
@@ -127,7 +129,8 @@ func NewPlanner(root rootfs.FS, opts ...PlanOption) (*Planner, error) {
 			return nil, err
 		}
 	}
-	p := &Planner{root: root, tree: NewTree(), log: o.log, imports: map[string][]string{}, keepSetuid: o.keepSetuid}
+	p := &Planner{root: root, tree: NewTree(), log: o.log, imports: map[string][]string{}, isLibrary: map[string]bool{},
+		keepSetuid: o.keepSetuid}
 	if d, ok := root.(*rootfs.Dir); ok {
 		abs, err := filepath.Abs(d.String())
 		if err != nil {
@@ -321,6 +324,13 @@ func envProgram(arg string) string {
 // placed as at says.
 func (p *Planner) addELF(file string, o Origin, at placement) error {
 	seen := map[string]bool{}
+	originTo := "" // the program's real directory in the image, when placed
+	if at.dest != "" {
+		var err error
+		if originTo, err = p.imageDir(path.Dir(at.dest)); err != nil {
+			return fmt.Errorf("placing %s: %w", file, err)
+		}
+	}
 	for i, r := range p.resolvers {
 		res, err := r.Resolve(file)
 		if err != nil {
@@ -352,12 +362,6 @@ func (p *Planner) addELF(file string, o Origin, at placement) error {
 			}
 			p.Problems = append(p.Problems, res.Problems...)
 		}
-		originTo := path.Dir(image)
-		if at.dest != "" {
-			if originTo, err = p.imageDir(path.Dir(at.dest)); err != nil {
-				return fmt.Errorf("placing %s: %w", file, err)
-			}
-		}
 		mv := newMover(in, image, originTo)
 		for _, obj := range res.Objects {
 			if seen[obj.Path] {
@@ -367,12 +371,18 @@ func (p *Planner) addELF(file string, o Origin, at placement) error {
 			if err := p.addMovedOrNot(obj, mv); err != nil {
 				return err
 			}
-			if !slices.Contains(p.libraries, obj.Path) {
-				p.libraries = append(p.libraries, obj.Path)
-			}
+			p.addLibrary(obj.Path)
 		}
 	}
 	return nil
+}
+
+// addLibrary records a shared object of the closure once.
+func (p *Planner) addLibrary(path string) {
+	if !p.isLibrary[path] {
+		p.isLibrary[path] = true
+		p.libraries = append(p.libraries, path)
+	}
 }
 
 // mover places what a placed program finds through $ORIGIN: the loader opens "$ORIGIN/SUFFIX/NAME" with the
@@ -502,23 +512,23 @@ func (p *Planner) addPlaced(dest, real string, o Origin) error {
 	if err != nil {
 		return fmt.Errorf("placing %s at %s: %w", real, dest, err)
 	}
-	dest = path.Join(dir, path.Base(dest))
-	fi, err := p.root.Lstat(fsName(real))
-	if err != nil {
-		return fmt.Errorf("%s: %w", real, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s: not a regular file", real)
-	}
 	if o.RootPath == "" {
 		o.RootPath = real
 	}
-	return p.tree.Add(p.rootFileEntry(dest, real, fi, o))
+	return p.addRootFile(path.Join(dir, path.Base(dest)), real, real, o)
 }
 
-// rootFileEntry is the entry at image path of the regular file real of the root (fi its Lstat), remembered
-// by its identity.
-func (p *Planner) rootFileEntry(image, real string, fi fs.FileInfo, o Origin) Entry {
+// addRootFile adds the regular file real of the root (asked for as asked) at image path image, remembered
+// by its identity now.
+func (p *Planner) addRootFile(image, real, asked string, o Origin) error {
+	fi, err := p.root.Lstat(fsName(real))
+	if err != nil {
+		return fmt.Errorf("%s: %w", asked, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", asked)
+	}
+	p.log.Debug("add", "path", image, "why", o.Reason)
 	meta := rootfs.MetaOf(fi)
 	e := Entry{Path: image, Kind: KindFile, Source: &rootFile{fsys: p.root, name: fsName(real), meta: meta},
 		Size: meta.Size, Origins: []Origin{o}}
@@ -526,7 +536,7 @@ func (p *Planner) rootFileEntry(image, real string, fi fs.FileInfo, o Origin) En
 	if p.keepOwners {
 		e.UID, e.GID = meta.UID, meta.GID
 	}
-	return e
+	return p.tree.Add(e)
 }
 
 func objectWhy(o *elfdeps.Object, input string) string {
@@ -589,15 +599,7 @@ func (p *Planner) addResolved(asked, real string, links []elfdeps.Link, o Origin
 	if err := p.addLinks(asked, links); err != nil {
 		return err
 	}
-	fi, err := p.root.Lstat(fsName(real))
-	if err != nil {
-		return fmt.Errorf("%s: %w", asked, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s: not a regular file", asked)
-	}
-	p.log.Debug("add", "path", asked, "why", o.Reason)
-	return p.tree.Add(p.rootFileEntry(real, real, fi, o))
+	return p.addRootFile(real, real, asked, o)
 }
 
 // specialBits are the mode bits a file loses unless the planner keeps them.
@@ -615,9 +617,7 @@ func (p *Planner) regularMode(m fs.FileMode) (mode, stripped fs.FileMode) {
 }
 
 // fileMode keeps the permission bits and setuid, setgid and sticky; never a type bit.
-func fileMode(m fs.FileMode) fs.FileMode {
-	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-}
+func fileMode(m fs.FileMode) fs.FileMode { return m & (fs.ModePerm | specialBits) }
 
 // AddRootPath adds a path of the root (a file, a symbolic link chain, or a whole directory tree) at the same
 // path in the image. ELF programs and libraries met get their closure too.

@@ -113,6 +113,11 @@ func accountLine(v View, file string, match func([]string) bool) []string {
 	if err != nil {
 		return nil
 	}
+	return firstLine(data, match)
+}
+
+// firstLine returns the ':'-separated fields of the first line of an account file that match.
+func firstLine(data []byte, match func([]string) bool) []string {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		if f := strings.Split(sc.Text(), ":"); match(f) {
@@ -170,14 +175,7 @@ func rootAccount(v View, file, name string) []string {
 	if err != nil {
 		return nil
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		fields := strings.Split(sc.Text(), ":")
-		if fields[0] == name {
-			return fields
-		}
-	}
-	return nil
+	return firstLine(data, func(f []string) bool { return f[0] == name })
 }
 
 func isNumber(s string) bool {

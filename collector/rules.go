@@ -34,8 +34,7 @@ type View interface {
 	ReadEntry(p string) ([]byte, error)
 	// ReadRootFile returns the content of a small regular file of the root (at most 1 MiB).
 	ReadRootFile(p string) ([]byte, error)
-	// Programs and Libraries are the image paths of the programs and shared objects in the closure.
-	Programs() []string
+	// Libraries are the paths of the shared objects in the closure.
 	Libraries() []string
 	// Importers returns the objects of the closure that import any of symbols, and the symbol each
 	// imports first.
@@ -165,8 +164,6 @@ func (p *Planner) ReadRootFile(file string) ([]byte, error) {
 	return p.readRoot(l.RealPath, maxRootFile)
 }
 
-func (p *Planner) Programs() []string { return slices.Clone(p.programPaths) }
-
 func (p *Planner) Libraries() []string { return slices.Clone(p.libraries) }
 
 func (p *Planner) Importers(symbols ...string) (who []string, sym []string) {
@@ -225,9 +222,7 @@ func (p *Planner) Dlopen(name string, o Origin) ([]string, error) {
 		if err := p.addResolved(obj.Path, obj.RealPath, obj.Links, oo); err != nil {
 			return nil, err
 		}
-		if !slices.Contains(p.libraries, obj.Path) {
-			p.libraries = append(p.libraries, obj.Path)
-		}
+		p.addLibrary(obj.Path)
 		added = append(added, obj.Path)
 	}
 	return added, nil

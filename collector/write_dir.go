@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,7 +60,7 @@ func writeTree(ctx context.Context, t *Tree, top string, mtime time.Time) error 
 		if err := chown(p, e); err != nil {
 			return err
 		}
-		if err := os.Chmod(p, osMode(e.Mode)); err != nil {
+		if err := os.Chmod(p, fileMode(e.Mode)); err != nil {
 			return fmt.Errorf("output: %w", err)
 		}
 		if err := os.Chtimes(p, mtime, mtime); err != nil {
@@ -87,7 +86,7 @@ func writeFile(ctx context.Context, e *Entry, p string, mtime time.Time) error {
 		return err
 	}
 	// Chmod after writing and chown: setuid/setgid bits would be cleared by a write, and 0600 kept it private meanwhile.
-	if err := os.Chmod(p, osMode(e.Mode)); err != nil {
+	if err := os.Chmod(p, fileMode(e.Mode)); err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
 	return os.Chtimes(p, mtime, mtime)
@@ -103,11 +102,6 @@ func chown(p string, e *Entry) error {
 		return fmt.Errorf("output: %w", err)
 	}
 	return nil
-}
-
-// osMode converts an entry mode for os.Chmod (which takes fs.FileMode special bits).
-func osMode(m fs.FileMode) fs.FileMode {
-	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 }
 
 // lchtimes sets a symbolic link's own times.

@@ -281,23 +281,16 @@ func WithLimits(maxEntries int, maxSpool int64) ImageOption {
 	}
 }
 
-// spoolLimit is max (DefaultMaxSpool when 0), lowered to what dir's file system has free less
+// spoolLimit is maxSpool (DefaultMaxSpool when 0), lowered to what dir's file system has free less
 // DefaultSpoolReserve: a layer must not fill the disk.
-func spoolLimit(dir string, max int64) int64 {
-	limit := cmp.Or(max, DefaultMaxSpool)
+func spoolLimit(dir string, maxSpool int64) int64 {
+	limit := cmp.Or(maxSpool, DefaultMaxSpool)
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err == nil {
 		free := int64(st.Bavail)*int64(st.Bsize) - DefaultSpoolReserve
-		limit = min(limit, max64(free, 0))
+		limit = min(limit, max(free, 0))
 	}
 	return limit
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // visible reports whether layer li may provide name: no upper layer has it (but for a directory an upper
