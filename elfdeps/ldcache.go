@@ -23,6 +23,9 @@ type LDCache struct {
 	Generator string       // extension tag 0 text, e.g. "ldconfig (Debian GLIBC 2.36-9+deb12u14) stable release version 2.36", "" if absent
 
 	hasGenerator bool // the generator section is present (possibly empty): `ldconfig -p` then prints it
+	// interned are strings the string table holds besides the entries' and HWCaps' (ldconfig interns the
+	// name of every glibc-hwcaps subdirectory it meets, used or not).
+	interned []string
 }
 
 // CacheEntry is one library of the cache (struct file_entry_new).
