@@ -240,6 +240,7 @@ func (s *glibcLoad) add(name, p string, rp resolved, f *File, loader *Object, d 
 	o := &Object{Name: name, Path: p, RealPath: rp.real, Links: rp.links, How: d.how, Dir: strings.TrimSuffix(d.dir, "/"),
 		NeededBy: loader.Path, Soname: f.Soname, Needed: f.Needed, File: f,
 		names: []string{name}, loader: loader, origin: dirOf(p)}
+	o.NeedsConfig = (d.how == HowCache || d.how == HowConf) && !s.sys.searches(dirOf(p))
 	if d.dir == "" && d.how != HowPath && d.how != HowCache {
 		o.Dir = s.r.opts.workDir
 	}

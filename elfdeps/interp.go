@@ -27,6 +27,21 @@ func (i *interpInfo) isSystem(p string) bool {
 	return false
 }
 
+// searches reports whether the loader's built-in search reaches directory dir: a system directory or one
+// of its glibc-hwcaps subdirectories.
+func (i *interpInfo) searches(dir string) bool {
+	for _, d := range i.dirs {
+		sys := strings.TrimSuffix(d.dir, "/")
+		if dir == sys {
+			return true
+		}
+		if sub, ok := strings.CutPrefix(dir, sys+"/glibc-hwcaps/"); ok && sub != "" && !strings.Contains(sub, "/") {
+			return true
+		}
+	}
+	return false
+}
+
 func newInterpInfo(dirs []string) *interpInfo {
 	info := &interpInfo{}
 	for _, d := range dirs {

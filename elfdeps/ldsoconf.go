@@ -132,15 +132,51 @@ func (r *root) glob(pattern string) []string {
 	return matches
 }
 
-// confSearchDirs is the search list used in place of the cache for a root that has /etc/ld.so.conf but no
-// /etc/ld.so.cache: what `ldconfig` would put in the cache, searched directly: the configured directories,
-// then ldconfig's trusted directories (the first two system directories, slibdir and libdir).
-func (r *Resolver) confSearchDirs(sys *interpInfo) []searchDir {
+// loadConf reads the root's /etc/ld.so.conf once.
+func (r *Resolver) loadConf() {
 	r.c.confOnce.Do(func() {
 		if _, err := r.root.resolve("/etc/ld.so.conf"); err == nil {
 			r.c.conf, r.c.hasConf = r.confDirs(), true
 		}
 	})
+}
+
+// ConfDirs returns the directories of the root's /etc/ld.so.conf and the files it includes, in the order
+// ldconfig adds them (each once, without a trailing '/'), or nil when the root has no /etc/ld.so.conf.
+func (r *Resolver) ConfDirs() []string {
+	r.loadConf()
+	out := make([]string, 0, len(r.c.conf))
+	for _, d := range r.c.conf {
+		if d = strings.TrimRight(d, "/"); d != "" && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// SystemDirs returns the built-in search directories of the glibc interpreter at interp in the root, read
+// out of the interpreter itself (without a trailing '/'). Debian's ldconfig has the same list built in.
+func (r *Resolver) SystemDirs(interp string) ([]string, error) {
+	rp, err := r.root.resolve(r.abs(interp))
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.parse(rp.real)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range r.interpInfo(rp.real, f).dirs {
+		out = append(out, strings.TrimSuffix(d.dir, "/"))
+	}
+	return out, nil
+}
+
+// confSearchDirs is the search list used in place of the cache for a root that has /etc/ld.so.conf but no
+// /etc/ld.so.cache: what `ldconfig` would put in the cache, searched directly: the configured directories,
+// then ldconfig's trusted directories (the first two system directories, slibdir and libdir).
+func (r *Resolver) confSearchDirs(sys *interpInfo) []searchDir {
+	r.loadConf()
 	if !r.c.hasConf {
 		return nil
 	}

@@ -23,6 +23,29 @@ type muslLoad struct {
 	// originDirs are the search directories an object's $ORIGIN expanded to, per object.
 	originDirs map[*Object]map[string]bool
 	sysPath    *string
+	// hasPathFile: the root has the interpreter's ld-musl-ARCH.path, which replaces the default path.
+	hasPathFile bool
+}
+
+// muslDefaultPath is musl's search path when there is no ld-musl-ARCH.path.
+const muslDefaultPath = "/lib:/usr/local/lib:/usr/lib"
+
+// MuslPathFile returns the path file musl's interpreter interp reads its search path from:
+// <prefix>/etc/ld-musl-ARCH.path, prefix being the interpreter path less its last two components
+// ("/lib/ld-musl-x86_64.so.1": "/etc/ld-musl-x86_64.path").
+func MuslPathFile(interp string) string {
+	prefix := ""
+	if strings.HasPrefix(interp, "/") {
+		t, z := 0, 0
+		for i := 0; i < len(interp); i++ {
+			if interp[i] == '/' {
+				z, t = t, i
+			}
+		}
+		prefix = interp[:z]
+	}
+	arch := strings.TrimSuffix(strings.TrimPrefix(path.Base(interp), "ld-musl-"), ".so.1")
+	return prefix + "/etc/ld-musl-" + arch + ".path"
 }
 
 // muslReserved are the names musl's loader answers with itself: lib{c,pthread,rt,m,dl,util,xnet}.*.
@@ -170,6 +193,10 @@ func (s *muslLoad) load(name string, neededBy *Object) (*Object, error) {
 	if d.via != nil {
 		o.Via, o.ViaOrigin = d.via.Path, d.origin
 	}
+	if d.how == HowMuslPath && s.hasPathFile {
+		dir := strings.TrimSuffix(d.dir, "/")
+		o.NeedsConfig = !slices.Contains(strings.Split(muslDefaultPath, ":"), dir)
+	}
 	if d.how != HowPath {
 		s.short[o] = path.Base(p)
 	}
@@ -275,22 +302,10 @@ func (s *muslLoad) systemPath() string {
 	if s.sysPath != nil {
 		return *s.sysPath
 	}
-	name := s.ldso.Name
-	prefix := ""
-	if strings.HasPrefix(name, "/") {
-		t, z := 0, 0
-		for i := 0; i < len(name); i++ {
-			if name[i] == '/' {
-				z, t = t, i
-			}
-		}
-		prefix = name[:z]
-	}
-	arch := strings.TrimSuffix(strings.TrimPrefix(path.Base(name), "ld-musl-"), ".so.1")
-	file := prefix + "/etc/ld-musl-" + arch + ".path"
-	v := "/lib:/usr/local/lib:/usr/lib"
+	file := MuslPathFile(s.ldso.Name)
+	v := muslDefaultPath
 	if rp, err := s.r.root.resolve(file); err == nil {
-		v = ""
+		v, s.hasPathFile = "", true
 		if fh, size, ra, err := s.r.root.open(rp.real); err == nil {
 			data := make([]byte, min(size, maxSegment))
 			if _, err := ra.ReadAt(data, 0); err == nil || err == io.EOF {

@@ -849,6 +849,12 @@ func glibcCacheCases(t testing.TB) ([]resolveCase, error) {
 				if o := res.Objects[0]; o.RealPath != "/srv/cachedir/libcached.so.1" || o.Dir != "/opt/cache" {
 					t.Errorf("RealPath %q Dir %q, want /srv/cachedir/libcached.so.1 and /opt/cache", o.RealPath, o.Dir)
 				}
+				// Only what the cache alone reaches needs it: not a RUNPATH hit, nor a cached default directory.
+				for i, want := range []bool{true, true, false, false, false} {
+					if o := res.Objects[i]; o.NeedsConfig != want {
+						t.Errorf("%s: NeedsConfig = %v, want %v", o.Path, o.NeedsConfig, want)
+					}
+				}
 			},
 		},
 		{
