@@ -2,6 +2,7 @@ package collector
 
 import (
 	"errors"
+	"io/fs"
 
 	"github.com/scratchpack/scratchpack/collector/rootfs"
 	"github.com/scratchpack/scratchpack/elfdeps"
@@ -24,6 +25,12 @@ func (v *fakeView) AddData(string, []byte, uint32, Origin) (bool, error) {
 func (v *fakeView) AddSymlink(string, string, Origin) (bool, error) { return false, errFake }
 func (v *fakeView) AddDir(string, uint32, int, int, Origin) error   { return errFake }
 func (v *fakeView) Dlopen(string, Origin) ([]string, error)         { return nil, errFake }
+
+func (v *fakeView) LoaderNeeds() []LoaderNeed { return nil }
+func (v *fakeView) LoaderDirs(string) ([]string, []string, error) {
+	return nil, nil, errFake
+}
+func (v *fakeView) TreeFS() fs.FS { return nil }
 
 func (v *fakeView) ReadEntry(p string) ([]byte, error) {
 	if d, ok := v.files[p]; ok {

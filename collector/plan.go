@@ -45,6 +45,35 @@ type Planner struct {
 	Problems []error
 	// imports caches each object's undefined dynamic symbols for the rules.
 	imports map[string][]string
+	// loaderNeeds are, per interpreter, the closure's objects it reaches only through the root's loader
+	// configuration (elfdeps.Object.NeedsConfig), for the ld.so.cache rule.
+	loaderNeeds []LoaderNeed
+}
+
+// LoaderNeed is what one interpreter's programs need of the root's loader configuration: the libraries it
+// reaches only through /etc/ld.so.cache (glibc) or /etc/ld-musl-ARCH.path (musl).
+type LoaderNeed struct {
+	Interp    string         // the interpreter's path in the root, as its programs name it
+	Flavor    elfdeps.Flavor // its C library
+	Machine   elf.Machine    // its programs' machine
+	Data      elf.Data       // and byte order
+	Libraries []string       // image paths, in the order found
+}
+
+// noteLoaderNeed records obj of the closure res when the loader reaches it only through its configuration.
+func (p *Planner) noteLoaderNeed(res *elfdeps.Result, obj *elfdeps.Object) {
+	if !obj.NeedsConfig || res.Interp == nil {
+		return
+	}
+	i := slices.IndexFunc(p.loaderNeeds, func(n LoaderNeed) bool { return n.Interp == res.Interp.Path })
+	if i < 0 {
+		f := res.Input.File
+		p.loaderNeeds = append(p.loaderNeeds, LoaderNeed{Interp: res.Interp.Path, Flavor: res.Flavor, Machine: f.Machine, Data: f.Data})
+		i = len(p.loaderNeeds) - 1
+	}
+	if n := &p.loaderNeeds[i]; !slices.Contains(n.Libraries, obj.Path) {
+		n.Libraries = append(n.Libraries, obj.Path)
+	}
 }
 
 // PlanOption configures a Planner.
@@ -372,6 +401,7 @@ func (p *Planner) addELF(file string, o Origin, at placement) error {
 				return err
 			}
 			p.addLibrary(obj.Path)
+			p.noteLoaderNeed(res, obj)
 		}
 	}
 	return nil

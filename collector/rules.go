@@ -50,6 +50,15 @@ type View interface {
 	AddDir(p string, mode uint32, uid, gid int, o Origin) error
 	// Dlopen adds what glibc maps when the first program dlopens name, and returns those paths.
 	Dlopen(name string, o Origin) ([]string, error)
+
+	// LoaderNeeds are, per interpreter, the closure's libraries its loader reaches only through the root's
+	// loader configuration.
+	LoaderNeeds() []LoaderNeed
+	// LoaderDirs returns the root's /etc/ld.so.conf directories (in ldconfig's order) and the built-in
+	// directories of the glibc interpreter interp.
+	LoaderDirs(interp string) (conf, system []string, err error)
+	// TreeFS is the image's tree as a file system, as the image will have it.
+	TreeFS() fs.FS
 }
 
 // RuleOptions tunes the rules.
@@ -79,7 +88,7 @@ type BaseFiles struct {
 // Rules returns every rule in the order they apply.
 func Rules() []Rule {
 	return []Rule{accountsRule{}, nsswitchRule{}, hostsRule{}, tmpRule{}, mountpointsRule{}, certsRule{}, tzdataRule{},
-		nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}}
+		nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, ldcacheRule{}}
 }
 
 // HasRule reports whether name is a rule's name.
@@ -223,10 +232,26 @@ func (p *Planner) Dlopen(name string, o Origin) ([]string, error) {
 			return nil, err
 		}
 		p.addLibrary(obj.Path)
+		p.noteLoaderNeed(res, obj)
 		added = append(added, obj.Path)
 	}
 	return added, nil
 }
+
+func (p *Planner) LoaderNeeds() []LoaderNeed {
+	out := slices.Clone(p.loaderNeeds)
+	for i := range out {
+		out[i].Libraries = slices.Clone(out[i].Libraries)
+	}
+	return out
+}
+
+func (p *Planner) LoaderDirs(interp string) (conf, system []string, err error) {
+	system, err = p.resolvers[0].SystemDirs(interp)
+	return p.resolvers[0].ConfDirs(), system, err
+}
+
+func (p *Planner) TreeFS() fs.FS { return p.tree.FS() }
 
 // unixMode turns chmod(2) bits into an fs.FileMode.
 func unixMode(m uint32) fs.FileMode {
