@@ -275,6 +275,7 @@ func TestE2ELoaderFindsEveryFile(t *testing.T) {
 	if diff := cmp.Diff(loaderList(t, "/usr/bin/curl"), slices.Compact(paths)); diff != "" {
 		t.Errorf("the loader maps other paths inside the root than on the host (-host +root):\n%s", diff)
 	}
+	checkLoaderFindsAll(t, root, interp)
 }
 
 // skopeoInspect returns skopeo inspect's answer for ref, and the image config (skopeo inspect --config).

@@ -492,6 +492,7 @@ func TestImageRootBuild(t *testing.T) {
 				t.Errorf("%s in the built root is not the image's (%v, %v)", p, errA, errB)
 			}
 		}
+		checkLoaderFindsAll(t, root, interp)
 		if diff := cmp.Diff(want, loaderInRoot(t, root, "/usr/bin/curl")); diff != "" {
 			t.Errorf("the loader maps other paths in the built root than in the image (-image +built):\n%s", diff)
 		}
