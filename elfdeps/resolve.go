@@ -55,15 +55,15 @@ type Object struct {
 	Via      string `json:"via,omitempty"`   // the object whose RPATH/RUNPATH gave Dir
 	// ViaOrigin says Dir came from $ORIGIN of Via: the object sits where it does relative to Via, and moves
 	// with it.
-	ViaOrigin bool     `json:"via_origin,omitempty"`
-	NeededBy  string   `json:"needed_by,omitempty"` // the object whose DT_NEEDED loaded it first
+	ViaOrigin bool   `json:"via_origin,omitempty"`
+	NeededBy  string `json:"needed_by,omitempty"` // the object whose DT_NEEDED loaded it first
 	// NeedsConfig says the loader reached the object only through its configuration: glibc's
 	// /etc/ld.so.cache (or, in a root without one, the directories of /etc/ld.so.conf) or musl's
 	// /etc/ld-musl-ARCH.path, in a directory its built-in search does not cover. A root holding the object
 	// without that configuration does not load it.
-	NeedsConfig bool `json:"needs_config,omitempty"`
-	Soname    string   `json:"soname,omitempty"`
-	Needed    []string `json:"needed,omitempty"`
+	NeedsConfig bool     `json:"needs_config,omitempty"`
+	Soname      string   `json:"soname,omitempty"`
+	Needed      []string `json:"needed,omitempty"`
 
 	// Deps are the objects Needed resolved to, index for index (nil where a name was not found).
 	Deps []*Object `json:"-"`
