@@ -47,10 +47,11 @@ demo: build tools ## build the dynamically-linked hello world, pack it FROM scra
 	@if [ "$$(id -u)" = 0 ]; then chroot fixtures/build/demo-root /hello; \
 	  else unshare -r chroot fixtures/build/demo-root /hello; fi
 
-fuzz: ## fuzz every parser of hostile input for FUZZTIME each (ELF, ld.so.cache, ld.so.conf, image layers, nsswitch.conf, outputs, accounts, tree writers)
+fuzz: ## fuzz every parser of hostile input for FUZZTIME each (ELF, ld.so.cache and its writer, ld.so.conf, image layers, nsswitch.conf, outputs, accounts, tree writers)
 	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzNewBinary$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzParseLDCache$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzLDSoConf$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzLDConfigBuild$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./collector/rootfs -run '^$$' -fuzz '^FuzzNewImage$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./collector -run '^$$' -fuzz '^FuzzNSSwitch$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./collector -run '^$$' -fuzz '^FuzzParseDest$$' -fuzztime $(FUZZTIME)

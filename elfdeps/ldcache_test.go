@@ -1096,8 +1096,20 @@ func FuzzParseLDCache(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkParse(t, data)
-		if _, err := ParseLDCache(data); err != nil && !errors.Is(err, ErrBadCache) {
-			t.Fatalf("error %v does not wrap ErrBadCache", err)
+		c, err := ParseLDCache(data)
+		if err != nil {
+			if !errors.Is(err, ErrBadCache) {
+				t.Fatalf("error %v does not wrap ErrBadCache", err)
+			}
+			return
+		}
+		// What parses writes out as a cache that reads back the same.
+		again, err := ParseLDCache(c.Marshal(binary.LittleEndian))
+		if err != nil {
+			t.Fatalf("Marshal wrote a cache that does not parse: %v", err)
+		}
+		if !reflect.DeepEqual(again.Entries, c.Entries) || !reflect.DeepEqual(again.HWCaps, c.HWCaps) || again.Generator != c.Generator {
+			t.Fatalf("Marshal changed the cache:\n%+v\n%+v", c, again)
 		}
 	})
 }

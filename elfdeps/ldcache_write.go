@@ -42,7 +42,7 @@ func (c *LDCache) Marshal(order binary.ByteOrder) []byte {
 		bo.PutUint32(b[0:], uint32(e.Flags))
 		bo.PutUint32(b[4:], uint32(strOffset+offsets[e.Key]))
 		bo.PutUint32(b[8:], uint32(strOffset+offsets[e.Value]))
-		bo.PutUint32(b[12:], 0) // osversion_unused
+		bo.PutUint32(b[12:], e.OSVersion) // osversion_unused: 0 from glibc 2.36 and from Build
 		bo.PutUint64(b[16:], e.HWCap)
 	}
 	copy(out[strOffset:], table)

@@ -252,3 +252,30 @@ func TestLDConfigBuildHostile(t *testing.T) {
 		t.Errorf("Build for an unknown machine: %v, want ErrNotCacheable", err)
 	}
 }
+
+// FuzzLDConfigBuild: whatever a library file holds, Build neither panics nor fails, and what it builds
+// marshals to a cache that parses back the same.
+func FuzzLDConfigBuild(f *testing.F) {
+	f.Add(synthELF(f, synthOpts{Soname: "libx.so.1", Needed: []string{"libc.so.6"}}))
+	f.Add(synthELF(f, synthOpts{Class: elf.ELFCLASS32, Machine: elf.EM_386, Soname: "libx.so.1"}))
+	if v3, err := os.ReadFile("/lib/x86_64-linux-gnu/libz.so.1"); err == nil && len(v3) < 1<<20 {
+		f.Add(v3)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fsys := fstest.MapFS{
+			"d/libx.so.1":                        {Data: data},
+			"d/glibc-hwcaps/x86-64-v3/libx.so.1": {Data: data},
+		}
+		c, err := LDConfig{Dirs: []string{"/d"}, Machine: elf.EM_X86_64, Generator: "g"}.Build(fsys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseLDCache(c.Marshal(binary.LittleEndian))
+		if err != nil {
+			t.Fatalf("Build's cache does not parse: %v", err)
+		}
+		if len(again.Entries) != len(c.Entries) || len(c.Entries) > 2 {
+			t.Fatalf("entries %+v, parsed back %+v", c.Entries, again.Entries)
+		}
+	})
+}
