@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 
+	"github.com/scratchpack/scratchpack/collector/dpkg"
 	"github.com/scratchpack/scratchpack/collector/rootfs"
 	"github.com/scratchpack/scratchpack/elfdeps"
 )
@@ -30,7 +31,9 @@ func (v *fakeView) LoaderNeeds() []LoaderNeed { return nil }
 func (v *fakeView) LoaderDirs(string) ([]string, []string, error) {
 	return nil, nil, errFake
 }
-func (v *fakeView) TreeFS() fs.FS { return nil }
+func (v *fakeView) TreeFS() fs.FS                      { return nil }
+func (v *fakeView) Packages() (*dpkg.DB, error)        { return nil, dpkg.ErrNoDatabase }
+func (v *fakeView) Objects() (programs, libs []string) { return nil, nil }
 
 func (v *fakeView) ReadEntry(p string) ([]byte, error) {
 	if d, ok := v.files[p]; ok {

@@ -13,8 +13,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
+	"github.com/scratchpack/scratchpack/collector/dpkg"
 	"github.com/scratchpack/scratchpack/collector/rootfs"
 	"github.com/scratchpack/scratchpack/elfdeps"
 )
@@ -48,6 +50,10 @@ type Planner struct {
 	// loaderNeeds are, per interpreter, the closure's objects it reaches only through the root's loader
 	// configuration (elfdeps.Object.NeedsConfig), for the ld.so.cache rule.
 	loaderNeeds []LoaderNeed
+	// dpkg is the root's package database, read when a rule first asks.
+	dpkgOnce sync.Once
+	dpkg     *dpkg.DB
+	dpkgErr  error
 }
 
 // LoaderNeed is what one interpreter's programs need of the root's loader configuration: the libraries it

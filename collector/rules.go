@@ -7,6 +7,7 @@ import (
 	"path"
 	"slices"
 
+	"github.com/scratchpack/scratchpack/collector/dpkg"
 	"github.com/scratchpack/scratchpack/collector/rootfs"
 	"github.com/scratchpack/scratchpack/elfdeps"
 )
@@ -59,6 +60,11 @@ type View interface {
 	LoaderDirs(interp string) (conf, system []string, err error)
 	// TreeFS is the image's tree as a file system, as the image will have it.
 	TreeFS() fs.FS
+	// Packages is the root's dpkg database (an error wrapping dpkg.ErrNoDatabase when it has none).
+	Packages() (*dpkg.DB, error)
+	// Objects are the root paths of the programs (ELF inputs, script interpreters, programs rules added) and
+	// of the shared objects of the closure, in the order found.
+	Objects() (programs, libraries []string)
 }
 
 // RuleOptions tunes the rules.
@@ -72,6 +78,8 @@ type RuleOptions struct {
 	Locales []string
 	// Base are the base-file options (accounts, certificates, time zones).
 	Base BaseFiles
+	// LiteralBudget is how many bytes the literals rule may add (DefaultLiteralBudget when 0).
+	LiteralBudget int64
 }
 
 // BaseFiles says which of the small files every real program quietly reads go into the image.
@@ -88,7 +96,7 @@ type BaseFiles struct {
 // Rules returns every rule in the order they apply.
 func Rules() []Rule {
 	return []Rule{accountsRule{}, nsswitchRule{}, hostsRule{}, tmpRule{}, mountpointsRule{}, certsRule{}, tzdataRule{},
-		nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, ldcacheRule{}}
+		literalsRule{}, shellRule{}, nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, ldcacheRule{}}
 }
 
 // HasRule reports whether name is a rule's name.
@@ -252,6 +260,20 @@ func (p *Planner) LoaderDirs(interp string) (conf, system []string, err error) {
 }
 
 func (p *Planner) TreeFS() fs.FS { return p.tree.FS() }
+
+func (p *Planner) Packages() (*dpkg.DB, error) {
+	p.dpkgOnce.Do(func() {
+		p.dpkg, p.dpkgErr = dpkg.Read(p.root, dpkg.WithResolver(func(dir string) (string, error) {
+			l, err := p.Lookup(dir)
+			return l.RealPath, err
+		}))
+	})
+	return p.dpkg, p.dpkgErr
+}
+
+func (p *Planner) Objects() (programs, libraries []string) {
+	return slices.Clone(p.programPaths), slices.Clone(p.libraries)
+}
 
 // unixMode turns chmod(2) bits into an fs.FileMode.
 func unixMode(m uint32) fs.FileMode {

@@ -66,7 +66,7 @@ func TestRulesOnCurl(t *testing.T) {
 		},
 		{
 			name:      "rules off",
-			o:         RuleOptions{Disabled: []string{"gconv", "libgcc_s", "openssl", "certs"}},
+			o:         RuleOptions{Disabled: []string{"gconv", "libgcc_s", "openssl", "certs", "literals"}},
 			notPaths:  []string{gconv, "/usr/lib/x86_64-linux-gnu/libgcc_s.so.1", "/usr/lib/x86_64-linux-gnu/ossl-modules", "/etc/ssl/certs"},
 			wantPaths: []string{"/etc/passwd"},
 		},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,6 +36,7 @@ type buildFlags struct {
 	platform, base, compression      string
 	certs                            string
 	force, tzdata, insecure, verbose bool
+	literalBudget                    string
 	keepSetuid                       bool
 	registryTimeout                  time.Duration
 	credHelpers                      bool
@@ -91,6 +93,7 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 	fl.BoolVar(&b.explain, "explain", false, "print, for every file the image would hold, why (the chain of reasons) on stdout, and write nothing (-o not needed)")
 	fl.StringArrayVar(&b.noRules, "no-rule", nil, "do not apply this run-time rule (see 'scratchpack rules'); repeatable")
 	fl.StringVar(&b.gconv, "gconv", "auto", "gconv modules when iconv_open is imported: auto (common ones), all, or a comma-separated list (UTF-16,ISO8859-2)")
+	fl.StringVar(&b.literalBudget, "literal-budget", "256MiB", "fail when the literals rule (paths programs name in their data) would add more than this: bytes, or with KiB, MiB, GiB")
 	fl.StringArrayVar(&b.locales, "locale", nil, "add this locale's data (C.UTF-8, de_DE.UTF-8...); repeatable")
 	fl.StringArrayVar(&b.traces, "trace", nil, "run a workload under ptrace and add every file it uses: --trace=\"CMD ARGS\", or --trace alone with the command after --; "+
 		"repeatable (the only mode that runs anything; inside --root when set)")
@@ -254,7 +257,11 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	if err := collector.CheckUser(b.user); err != nil {
 		return usage(fmt.Errorf("--user: %w", err))
 	}
-	var err error
+	budget, err := parseSize(b.literalBudget)
+	if err != nil {
+		return usage(fmt.Errorf("--literal-budget: %w", err))
+	}
+	s.Rules.LiteralBudget = budget
 	s.Image = collector.ImageConfig{Entrypoint: b.entrypoint, Cmd: b.cmd, Env: b.env, User: b.user, Compression: b.compression}
 	if s.Image.Labels, err = keyValues("--label", b.labels); err != nil {
 		return usage(err)
@@ -499,3 +506,22 @@ func (h *noteHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 func (h *noteHandler) WithGroup(string) slog.Handler { return h }
+
+// parseSize reads a byte count: a number, optionally followed by KiB, MiB or GiB (or K, M, G).
+func parseSize(v string) (int64, error) {
+	num, mult := strings.TrimSpace(v), int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is not a size (e.g. 512MiB)", v)
+	}
+	return n * mult, nil
+}

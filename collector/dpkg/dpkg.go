@@ -308,31 +308,37 @@ func (db *DB) Named(name string) []*Package {
 	return slices.Clone(db.provides[name])
 }
 
+// Direct returns the installed packages p names in the given fields, not further.
+func (db *DB) Direct(p *Package, fields ...string) []*Package {
+	var out []*Package
+	for _, field := range fields {
+		dep, err := dependency.Parse(p.Fields.Values[field])
+		if err != nil || p.Fields.Values[field] == "" {
+			continue
+		}
+		for _, rel := range dep.Relations {
+			for _, poss := range rel.Possibilities {
+				for _, q := range db.Named(poss.Name) {
+					if q != p && !slices.Contains(out, q) {
+						out = append(out, q)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 // Relations returns the packages p names in the given fields ("Depends", "Pre-Depends", "Recommends",
 // "Suggests"), transitively and installed ones only, p first: every alternative that is installed counts.
 func (db *DB) Relations(p *Package, fields ...string) []*Package {
 	seen := map[*Package]bool{p: true}
 	out := []*Package{p}
 	for i := 0; i < len(out); i++ {
-		for _, field := range fields {
-			v := out[i].Fields.Values[field]
-			if v == "" {
-				continue
-			}
-			dep, err := dependency.Parse(v)
-			if err != nil {
-				continue
-			}
-			for _, rel := range dep.Relations {
-				for _, poss := range rel.Possibilities {
-					name := poss.Name
-					for _, q := range db.Named(name) {
-						if !seen[q] {
-							seen[q] = true
-							out = append(out, q)
-						}
-					}
-				}
+		for _, q := range db.Direct(out[i], fields...) {
+			if !seen[q] {
+				seen[q] = true
+				out = append(out, q)
 			}
 		}
 	}
