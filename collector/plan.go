@@ -50,6 +50,11 @@ type Planner struct {
 	// loaderNeeds are, per interpreter, the closure's objects it reaches only through the root's loader
 	// configuration (elfdeps.Object.NeedsConfig), for the ld.so.cache rule.
 	loaderNeeds []LoaderNeed
+	// dlopened are the shared libraries added by rules, literals, traces or --add (not FILE inputs), which a
+	// program loads by path; dlopenProblems what resolving each alone found missing.
+	dlopened       []string
+	dlopenProblems []error
+	dlopensDone    bool
 	// dpkg is the root's package database, read when a rule first asks.
 	dpkgOnce sync.Once
 	dpkg     *dpkg.DB
@@ -395,7 +400,14 @@ func (p *Planner) addELF(file string, o Origin, at placement) error {
 			if at.dest != "" && at.dest != in.Path {
 				p.warnIfRelocationSensitive(in, at.dest)
 			}
-			p.Problems = append(p.Problems, res.Problems...)
+			if o.Kind != OriginInput && in.File.Type == elf.ET_DYN && in.File.Interp == "" {
+				// A library a rule, a literal, a trace or --add brought in is dlopened by a program: what it
+				// needs may be what another such library provides (see FinishDlopens).
+				p.dlopened = append(p.dlopened, in.Path)
+				p.dlopenProblems = append(p.dlopenProblems, res.Problems...)
+			} else {
+				p.Problems = append(p.Problems, res.Problems...)
+			}
 		}
 		mv := newMover(in, image, originTo)
 		for _, obj := range res.Objects {
@@ -410,6 +422,43 @@ func (p *Planner) addELF(file string, o Origin, at placement) error {
 			p.noteLoaderNeed(res, obj)
 		}
 	}
+	return nil
+}
+
+// FinishDlopens resolves the libraries rules, literals, traces and --add brought in as the first program
+// would dlopen them all: a DT_NEEDED name one of them lacks alone may be the SONAME of another (OpenJDK's
+// libjava.so needs the libjvm.so its launcher loaded from lib/server), as glibc matches a loaded object.
+// What is still missing then is a problem. ApplyRules calls it before the ldcache rule; it does its work
+// once.
+func (p *Planner) FinishDlopens() error {
+	if len(p.dlopened) == 0 || p.dlopensDone {
+		return nil
+	}
+	p.dlopensDone = true
+	prog := ""
+	for i, f := range p.programs {
+		if f.Interp != "" {
+			prog = p.programPaths[i]
+			break
+		}
+	}
+	if prog == "" {
+		p.Problems = append(p.Problems, p.dlopenProblems...)
+		return nil
+	}
+	res, err := p.resolvers[0].DlopenSet(prog, p.dlopened)
+	if err != nil { // not a glibc program: each library's own resolution stands
+		p.Problems = append(p.Problems, p.dlopenProblems...)
+		return nil
+	}
+	for _, obj := range res.Objects {
+		o := objectOrigin(obj, prog)
+		if err := p.addResolved(obj.Path, obj.RealPath, obj.Links, o); err != nil {
+			return err
+		}
+		p.addLibrary(obj.Path)
+	}
+	p.Problems = append(p.Problems, res.Problems...)
 	return nil
 }
 

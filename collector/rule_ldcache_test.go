@@ -230,3 +230,44 @@ func TestTreeFS(t *testing.T) {
 		t.Errorf("reading through two links: %q, %v", data, err)
 	}
 }
+
+// TestDlopenedSoname: a library added after the closure (here as a rule adds it) whose DT_NEEDED is the
+// SONAME of another added library resolves to it; without that one the build has a problem.
+func TestDlopenedSoname(t *testing.T) {
+	files := map[string]any{
+		synthInterp:                       elftest.Opts{Soname: "ld-linux-x86-64.so.2", Extra: []byte(synthSystemDirs)},
+		"/lib/x86_64-linux-gnu/libc.so.6": elftest.Opts{Soname: "libc.so.6"},
+		"/opt/jdk/lib/server/libjvm.so":   elftest.Opts{Soname: "libjvm.so", Needed: []string{"libc.so.6"}},
+		"/opt/jdk/lib/libjava.so":         elftest.Opts{Soname: "libjava.so", Needed: []string{"libjvm.so", "libc.so.6"}},
+		"/opt/jdk/bin/java":               elftest.Opts{Type: elf.ET_EXEC, Interp: synthInterp, Needed: []string{"libc.so.6"}},
+	}
+	for _, tc := range []struct {
+		name   string
+		add    []string
+		wantOK bool
+	}{
+		{"libjava.so then libjvm.so", []string{"/opt/jdk/lib/libjava.so", "/opt/jdk/lib/server/libjvm.so"}, true},
+		{"libjava.so alone", []string{"/opt/jdk/lib/libjava.so"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := NewPlanner(synthRootDir(t, files), WithCPUs(elfdeps.BaselineCPU))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.AddProgram("/opt/jdk/bin/java"); err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range tc.add {
+				if err := p.AddRootPath(a, Origin{Kind: OriginTraced, Reason: "traced"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := p.ApplyRules(RuleOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if ok := len(p.Problems) == 0; ok != tc.wantOK {
+				t.Errorf("problems %v, want none: %v", p.Problems, tc.wantOK)
+			}
+		})
+	}
+}

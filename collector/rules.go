@@ -113,6 +113,12 @@ func (p *Planner) ApplyRules(o RuleOptions) ([]string, error) {
 	}
 	var notes []string
 	for _, r := range Rules() {
+		if _, last := r.(ldcacheRule); last {
+			// The cache is written over the finished closure, dlopened libraries' needs included.
+			if err := p.FinishDlopens(); err != nil {
+				return nil, err
+			}
+		}
 		if slices.Contains(o.Disabled, r.Name()) {
 			continue
 		}

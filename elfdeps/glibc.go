@@ -176,6 +176,24 @@ func (r *Resolver) dlopenGlibc(prog *Result, name string) (*Result, error) {
 	return res, nil
 }
 
+// dlopenSetGlibc maps every path of paths as the program's dlopen calls would, all of them before any of
+// their dependencies: a DT_NEEDED name then matches an object another of them brought in by its SONAME, as
+// glibc matches an already loaded object whatever order the program loaded them in.
+func (r *Resolver) dlopenSetGlibc(prog *Result, paths []string) *Result {
+	s := r.loadGlibc(prog)
+	before := len(s.queue)
+	res := &Result{Input: prog.Input, Flavor: FlavorGlibc, Interp: prog.Interp}
+	for _, p := range paths {
+		if _, err := s.load(p, s.main); err != nil {
+			res.Problems = append(res.Problems, err)
+		}
+	}
+	s.mapDeps(before, &res.Problems)
+	res.Objects = slices.Clone(s.queue[before:])
+	res.Problems = append(res.Problems, checkVersionsOf(res.Objects, s.queue)...)
+	return res
+}
+
 // load is glibc's _dl_map_object for a DT_NEEDED name of loader.
 func (s *glibcLoad) load(name string, loader *Object) (*Object, error) {
 	if o := s.loaded(name); o != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 )
 
 // maxSymbols bounds the dynamic symbol count a hostile hash table can claim.
@@ -175,4 +176,25 @@ func (r *Resolver) Dlopen(prog, name string) (*Result, error) {
 		return nil, fmt.Errorf("%s: dlopen rules are modelled for glibc programs only", prog)
 	}
 	return r.dlopenGlibc(res, name)
+}
+
+// DlopenSet resolves the shared objects at paths (absolute or relative paths, each holding '/') as loaded
+// by dlopen calls of the program at prog, in some order: all of them are mapped before their dependencies,
+// so that a DT_NEEDED name is satisfied by any of them whose DT_SONAME it is, as glibc does for an object
+// already loaded (OpenJDK's libjava.so needing the libjvm.so its launcher loaded from lib/server). The
+// result lists the objects these add to the program's own closure.
+func (r *Resolver) DlopenSet(prog string, paths []string) (*Result, error) {
+	res, err := r.Resolve(prog)
+	if err != nil {
+		return nil, err
+	}
+	if res.Flavor != FlavorGlibc {
+		return nil, fmt.Errorf("%s: dlopen is modelled for glibc programs only", prog)
+	}
+	for _, p := range paths {
+		if !strings.Contains(p, "/") {
+			return nil, fmt.Errorf("DlopenSet: %q is not a path", p)
+		}
+	}
+	return r.dlopenSetGlibc(res, paths), nil
 }
