@@ -2,7 +2,9 @@ package collector
 
 import (
 	"fmt"
+	"io/fs"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -15,9 +17,75 @@ func (gconvRule) Summary() string {
 	return "glibc's gconv-modules configuration and converter modules when the closure imports iconv_open (--gconv auto|all|LIST)"
 }
 
-// gconvCommon are the converters added by "auto" (glibc builds UTF-8, UCS-2/4, ASCII and ISO-8859-1's
-// internal forms in; these are the other ones programs most often ask for).
-var gconvCommon = []string{"UTF-16", "UTF-32", "UTF-7", "UNICODE", "ISO8859-2", "ISO8859-15", "CP1252", "IBM850", "EUC-JP", "SJIS", "GBK", "BIG5"}
+// gconvCommon are the charsets whose converters "auto" adds (glibc builds UTF-8, UCS-2/4 and ASCII in;
+// these are the others programs most often ask for: the Unicode forms, the common 8-bit charsets of
+// Western and Eastern Europe, Russia and Windows, and the main East Asian ones).
+var gconvCommon = []string{"UTF-16", "UTF-32", "UTF-7", "UNICODE", "ISO-8859-1", "ISO-8859-2", "ISO-8859-5", "ISO-8859-15",
+	"KOI8-R", "KOI8-U", "CP1250", "CP1251", "CP1252", "IBM850", "IBM437", "EUC-JP", "SHIFT_JIS", "EUC-KR", "GBK", "GB18030", "BIG5"}
+
+// gconvConfig is what gconv-modules (and gconv-modules.d/*.conf) say: aliases of charset names and the
+// module file that converts each charset.
+type gconvConfig struct {
+	alias   map[string]string   // ALIAS -> charset, both without "//"
+	modules map[string][]string // charset -> module files (without ".so")
+}
+
+// readGconvConfig reads the configuration of the gconv directory dir of the root.
+func readGconvConfig(v View, dir string) gconvConfig {
+	c := gconvConfig{alias: map[string]string{}, modules: map[string][]string{}}
+	files := []string{path.Join(dir, "gconv-modules")}
+	if l, err := v.Lookup(path.Join(dir, "gconv-modules.d")); err == nil && l.Mode.IsDir() {
+		if ents, err := fs.ReadDir(v.Root(), fsName(l.RealPath)); err == nil {
+			for _, e := range ents {
+				if strings.HasSuffix(e.Name(), ".conf") {
+					files = append(files, path.Join(dir, "gconv-modules.d", e.Name()))
+				}
+			}
+		}
+	}
+	for _, f := range files {
+		data, err := v.ReadRootFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			line, _, _ = strings.Cut(line, "#")
+			fields := strings.Fields(line)
+			switch {
+			case len(fields) >= 3 && fields[0] == "alias":
+				c.alias[strings.TrimSuffix(fields[1], "//")] = strings.TrimSuffix(fields[2], "//")
+			case len(fields) >= 4 && fields[0] == "module":
+				file := fields[3]
+				for _, cs := range fields[1:3] {
+					cs = strings.TrimSuffix(cs, "//")
+					if cs != "INTERNAL" && !slices.Contains(c.modules[cs], file) {
+						c.modules[cs] = append(c.modules[cs], file)
+					}
+				}
+			}
+		}
+	}
+	return c
+}
+
+// files returns the module files that convert the charset name (or an alias of it, as iconv_open takes
+// it: any case), or name itself when it is a module's file name ("ISO8859-2").
+func (c gconvConfig) files(name string) []string {
+	n := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(name)), "//")
+	n = strings.TrimSuffix(n, ".SO")
+	if a, ok := c.alias[n]; ok {
+		n = a
+	}
+	if f := c.modules[n]; len(f) > 0 {
+		return f
+	}
+	for _, files := range c.modules {
+		if slices.Contains(files, n) {
+			return []string{n}
+		}
+	}
+	return nil
+}
 
 func (gconvRule) Apply(v View, o RuleOptions) ([]string, error) {
 	libc := glibcLibc(v)
@@ -47,7 +115,7 @@ func (gconvRule) Apply(v View, o RuleOptions) ([]string, error) {
 			return nil, err
 		}
 	}
-	var modules []string
+	var names []string
 	switch o.Gconv {
 	case "all":
 		if err := v.AddRootPath(dir, origin); err != nil {
@@ -55,22 +123,27 @@ func (gconvRule) Apply(v View, o RuleOptions) ([]string, error) {
 		}
 		return []string{fmt.Sprintf("added all of %s: %s", dir, because)}, nil
 	case "", "auto":
-		modules = gconvCommon
+		names = gconvCommon
 	default:
-		modules = strings.Split(o.Gconv, ",")
+		names = strings.Split(o.Gconv, ",")
 	}
+	cfg := readGconvConfig(v, dir)
 	var added, missing []string
-	for _, m := range modules {
-		m = strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(m)), ".SO")
-		file := path.Join(dir, m+".so")
-		if _, err := v.Lookup(file); err != nil {
-			missing = append(missing, m)
+	for _, name := range names {
+		files := cfg.files(name)
+		if len(files) == 0 {
+			missing = append(missing, strings.TrimSpace(name))
 			continue
 		}
-		if err := v.AddRootPath(file, origin); err != nil {
-			return nil, err
+		for _, f := range files {
+			file := path.Join(dir, f+".so")
+			if err := v.AddRootPath(file, origin); err != nil {
+				return nil, err
+			}
+			if !slices.Contains(added, f) {
+				added = append(added, f)
+			}
 		}
-		added = append(added, m)
 	}
 	what := "the gconv configuration"
 	if len(added) > 0 {

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"io/fs"
 	"strings"
 )
 
@@ -22,6 +23,9 @@ func (localeRule) Apply(v View, o RuleOptions) ([]string, error) {
 		for _, cand := range localeDirs(name) {
 			if _, err := v.Lookup(cand); err == nil {
 				if err := v.AddRootPath(cand, origin); err != nil {
+					return nil, err
+				}
+				if err := addLinkTargets(v, cand, origin); err != nil {
 					return nil, err
 				}
 				notes = append(notes, fmt.Sprintf("added %s for %s (set LANG=%s in the image's environment)", cand, name, name))
@@ -45,4 +49,32 @@ func localeDirs(name string) []string {
 		dirs = append(dirs, "/usr/lib/locale/"+lang+"."+norm)
 	}
 	return append(dirs, "/usr/lib/locale/locale-archive")
+}
+
+// addLinkTargets adds what the symbolic links under dir lead to: Debian's locales-all links a locale's
+// LC_COLLATE or LC_CTYPE to another locale's file, which must come too.
+func addLinkTargets(v View, dir string, o Origin) error {
+	l, err := v.Lookup(dir)
+	if err != nil || !l.Mode.IsDir() {
+		return nil
+	}
+	var links []string
+	err = fs.WalkDir(v.Root(), fsName(l.RealPath), func(name string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type()&fs.ModeSymlink != 0 {
+			links = append(links, "/"+name)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, link := range links {
+		if _, err := v.Lookup(link); err != nil {
+			continue // dangling in the root too
+		}
+		if err := v.AddRootPath(link, o); err != nil {
+			return err
+		}
+	}
+	return nil
 }

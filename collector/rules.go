@@ -96,7 +96,7 @@ type BaseFiles struct {
 // Rules returns every rule in the order they apply.
 func Rules() []Rule {
 	return []Rule{accountsRule{}, nsswitchRule{}, hostsRule{}, tmpRule{}, mountpointsRule{}, certsRule{}, tzdataRule{},
-		literalsRule{}, shellRule{}, nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, ldcacheRule{}}
+		literalsRule{}, shellRule{}, netdbRule{}, nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, ldcacheRule{}}
 }
 
 // HasRule reports whether name is a rule's name.
