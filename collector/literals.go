@@ -11,9 +11,10 @@ const maxLiteralData = 64 << 20
 
 // elfStrings returns the NUL-terminated strings of an ELF object's read-only data: its PT_LOAD segments
 // that are neither writable nor executable (where .rodata lives in separate-code layouts), or the
-// read-execute ones when it has none. Only strings that may name a path are kept: absolute paths, and bare
-// names of the form a program is looked up on PATH with when bare is set.
-func elfStrings(ra io.ReaderAt, size int64, bare bool) (abs, names []string) {
+// read-execute ones when it has none. Only strings that may name a path are kept: absolute paths, and,
+// when isName is not nil, the names it accepts (programs on PATH) — also as the tail of a longer string,
+// since linkers merge a string into another one ending with it (tar's "xz" is the end of "unxz").
+func elfStrings(ra io.ReaderAt, size int64, isName func(string) bool) (abs, names []string) {
 	defer func() {
 		if recover() != nil { // debug/elf is not hardened against hostile input: find nothing
 			abs, names = nil, nil
@@ -53,16 +54,20 @@ func elfStrings(ra io.ReaderAt, size int64, bare bool) (abs, names []string) {
 			}
 			s := data[:i]
 			data = data[i+1:]
-			switch {
-			case len(s) >= 2 && s[0] == '/' && isPathText(s):
+			if len(s) >= 2 && s[0] == '/' && isPathText(s) {
 				if t := string(s); !seenAbs[t] {
 					seenAbs[t] = true
 					abs = append(abs, t)
 				}
-			case bare && len(s) >= 2 && len(s) <= 64 && isCommandName(s):
-				if t := string(s); !seenName[t] {
-					seenName[t] = true
-					names = append(names, t)
+				continue
+			}
+			if isName == nil {
+				continue
+			}
+			for j := max(0, len(s)-64); j+2 <= len(s); j++ {
+				if tail := s[j:]; isCommandName(tail) && !seenName[string(tail)] && isName(string(tail)) {
+					seenName[string(tail)] = true
+					names = append(names, string(tail))
 				}
 			}
 		}
@@ -92,4 +97,39 @@ func isCommandName(s []byte) bool {
 		}
 	}
 	return true
+}
+
+// maxScriptText bounds the scripts whose text is searched for paths and program names.
+const maxScriptText = 1 << 20
+
+// scriptWords returns the absolute paths and the words that may name programs in a script's text: maximal
+// runs of path characters, split at anything a shell separates words with or quotes them by.
+func scriptWords(text []byte) (abs, names []string) {
+	seen := map[string]bool{}
+	isWord := func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '.' || c == '_' || c == '+' || c == '-'
+	}
+	for i := 0; i < len(text); {
+		if !isWord(text[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(text) && isWord(text[j]) {
+			j++
+		}
+		w := text[i:j]
+		i = j
+		if seen[string(w)] {
+			continue
+		}
+		seen[string(w)] = true
+		switch {
+		case len(w) >= 2 && w[0] == '/' && isPathText(w):
+			abs = append(abs, string(w))
+		case len(w) >= 2 && len(w) <= 64 && isCommandName(w):
+			names = append(names, string(w))
+		}
+	}
+	return abs, names
 }

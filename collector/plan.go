@@ -50,11 +50,15 @@ type Planner struct {
 	// loaderNeeds are, per interpreter, the closure's objects it reaches only through the root's loader
 	// configuration (elfdeps.Object.NeedsConfig), for the ld.so.cache rule.
 	loaderNeeds []LoaderNeed
+	// scripts are the #! scripts of the plan, root paths, in the order added.
+	scripts []string
 	// dlopened are the shared libraries added by rules, literals, traces or --add (not FILE inputs), which a
 	// program loads by path; dlopenProblems what resolving each alone found missing.
 	dlopened       []string
 	dlopenProblems []error
 	dlopensDone    bool
+	// optional are the dlopened libraries rules found, each with the paths of its own closure.
+	optional map[string]map[string]bool
 	// dpkg is the root's package database, read when a rule first asks.
 	dpkgOnce sync.Once
 	dpkg     *dpkg.DB
@@ -169,7 +173,7 @@ func NewPlanner(root rootfs.FS, opts ...PlanOption) (*Planner, error) {
 			return nil, err
 		}
 	}
-	p := &Planner{root: root, tree: NewTree(), log: o.log, imports: map[string][]string{}, isLibrary: map[string]bool{},
+	p := &Planner{root: root, tree: NewTree(), log: o.log, imports: map[string][]string{}, isLibrary: map[string]bool{}, optional: map[string]map[string]bool{},
 		keepSetuid: o.keepSetuid}
 	if d, ok := root.(*rootfs.Dir); ok {
 		abs, err := filepath.Abs(d.String())
@@ -320,6 +324,9 @@ func (p *Planner) addScript(l elfdeps.Lookup, interp, arg string, o Origin, dept
 	if depth == 0 && o.Kind == OriginInput {
 		p.programImages = append(p.programImages, image)
 	}
+	if !slices.Contains(p.scripts, l.Path) {
+		p.scripts = append(p.scripts, l.Path)
+	}
 	byScript := func(root, reason string) Origin {
 		return Origin{Kind: OriginInterpreter, RootPath: root, By: image, Reason: reason}
 	}
@@ -405,6 +412,14 @@ func (p *Planner) addELF(file string, o Origin, at placement) error {
 				// needs may be what another such library provides (see FinishDlopens).
 				p.dlopened = append(p.dlopened, in.Path)
 				p.dlopenProblems = append(p.dlopenProblems, res.Problems...)
+				if o.Kind == OriginRule {
+					// A plugin a rule found: one the root cannot load is left out rather than failing.
+					closure := map[string]bool{in.Path: true}
+					for _, obj := range res.Objects {
+						closure[obj.Path] = true
+					}
+					p.optional[in.Path] = closure
+				}
 			} else {
 				p.Problems = append(p.Problems, res.Problems...)
 			}
@@ -451,15 +466,54 @@ func (p *Planner) FinishDlopens() error {
 		p.Problems = append(p.Problems, p.dlopenProblems...)
 		return nil
 	}
+	// A problem inside the closure of a plugin a rule found drops that plugin (with a warning); any other is
+	// a problem of the build.
+	dropped := map[string]bool{}
+	for _, prob := range res.Problems {
+		by := problemNeededBy(prob)
+		var owners []string
+		for lib, closure := range p.optional {
+			if closure[by] {
+				owners = append(owners, lib)
+			}
+		}
+		if len(owners) == 0 {
+			p.Problems = append(p.Problems, prob)
+			continue
+		}
+		slices.Sort(owners)
+		for _, lib := range owners {
+			if !dropped[lib] {
+				dropped[lib] = true
+				p.tree.Remove(lib)
+				p.Warnings = append(p.Warnings, fmt.Sprintf("left out %s, which the root cannot load: %v", lib, prob))
+			}
+		}
+	}
 	for _, obj := range res.Objects {
+		if dropped[obj.Path] {
+			continue
+		}
 		o := objectOrigin(obj, prog)
 		if err := p.addResolved(obj.Path, obj.RealPath, obj.Links, o); err != nil {
 			return err
 		}
 		p.addLibrary(obj.Path)
 	}
-	p.Problems = append(p.Problems, res.Problems...)
 	return nil
+}
+
+// problemNeededBy is the object whose need a resolution problem is about.
+func problemNeededBy(err error) string {
+	var nf *elfdeps.NotFoundError
+	var le *elfdeps.LoadError
+	switch {
+	case errors.As(err, &nf):
+		return nf.NeededBy
+	case errors.As(err, &le):
+		return le.NeededBy
+	}
+	return ""
 }
 
 // addLibrary records a shared object of the closure once.
@@ -789,6 +843,17 @@ func (p *Planner) rootClosureIfELF(real string, o Origin) error {
 	st, err := f.Stat()
 	if err != nil {
 		return err
+	}
+	if o.Kind == OriginRule && st.Mode()&0o111 != 0 && st.Mode().IsRegular() {
+		// A script a rule adds (a helper program) brings its interpreter; one the root cannot run is left
+		// as it is, with a warning.
+		var head [2]byte
+		if n, _ := ra.ReadAt(head[:], 0); n == 2 && string(head[:]) == "#!" {
+			if err := p.addProgram(real, o, 0, own); err != nil {
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s (%s): its interpreter is not added: %v", real, o.Reason, err))
+			}
+			return nil
+		}
 	}
 	if !isDynamicELF(ra, st.Size()) {
 		return nil

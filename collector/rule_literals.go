@@ -114,7 +114,9 @@ func (literalsRule) Apply(v View, o RuleOptions) ([]string, error) {
 		for i, obj := range append(programs, libraries...) {
 			if !scanned[obj] {
 				scanned[obj] = true
-				if err := s.scan(obj, i < len(programs)); err != nil {
+				// Program names are weaker evidence than paths: only the programs the build started with
+				// (inputs, interpreters, traced ones) are searched for them, not the helpers found so.
+				if err := s.scan(obj, round == 0 && i < len(programs)); err != nil {
 					return nil, err
 				}
 			}
@@ -216,7 +218,24 @@ func (s *literalScan) scan(obj string, program bool) error {
 	if !ok || err != nil {
 		return nil
 	}
-	abs, names := elfStrings(ra, st.Size(), program)
+	var abs, names []string
+	var head [2]byte
+	if n, _ := ra.ReadAt(head[:], 0); n == 2 && string(head[:]) == "#!" {
+		if st.Size() > maxScriptText {
+			return nil
+		}
+		text := make([]byte, st.Size())
+		if _, err := ra.ReadAt(text, 0); err != nil && err != io.EOF {
+			return nil
+		}
+		abs, names = scriptWords(text)
+	} else {
+		var isName func(string) bool
+		if program {
+			isName = func(n string) bool { _, ok := s.onPath[n]; return ok }
+		}
+		abs, names = elfStrings(ra, st.Size(), isName)
+	}
 	allowed := s.allowedFor(owner)
 	for _, lit := range abs {
 		if (lit == "/bin/sh" || lit == "/usr/bin/sh") && path.Base(l.RealPath) != "libc.so.6" {
@@ -227,9 +246,22 @@ func (s *literalScan) scan(obj string, program bool) error {
 		}
 		s.consider(lit, obj, allowed, fmt.Sprintf("path literal %q in %s (package %s)", lit, obj, owner.ID()))
 	}
-	for _, name := range names {
-		if exe, ok := s.onPath[name]; ok && exe != obj {
-			s.consider(exe, obj, allowed, fmt.Sprintf("%s names the program %q, which is %s", obj, name, exe))
+	if len(names) > 0 {
+		// A program named bare must come from the same source package or from a package the object's one
+		// names itself (tar suggests xz-utils): not from anywhere in its dependency tree.
+		near := map[*dpkg.Package]bool{owner: true}
+		for _, q := range s.db.Direct(owner, "Depends", "Pre-Depends", "Recommends", "Suggests") {
+			near[q] = true
+		}
+		for _, q := range s.db.Packages {
+			if q.Source == owner.Source {
+				near[q] = true
+			}
+		}
+		for _, name := range names {
+			if exe, ok := s.onPath[name]; ok && exe != obj {
+				s.consider(exe, obj, near, fmt.Sprintf("%s names the program %q, which is %s", obj, name, exe))
+			}
 		}
 	}
 	return nil
@@ -284,6 +316,9 @@ func (s *literalScan) consider(lit, by string, allowed map[*dpkg.Package]bool, w
 		case d.IsDir() || literalSecret(p) || s.done[p]:
 			return nil
 		case (d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0) && s.owned(p, allowed):
+			if fl, err := s.v.Lookup(p); err != nil || !fl.Mode.IsRegular() {
+				return nil // a link to nothing, to a directory or to a device (a unit masked to /dev/null)
+			}
 			if _, in := s.v.Entry(p); !in {
 				s.done[p] = true
 				s.queue(p, by, why)

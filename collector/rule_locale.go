@@ -78,3 +78,18 @@ func addLinkTargets(v View, dir string, o Origin) error {
 	}
 	return nil
 }
+
+// rootFiles returns the paths of the files and links under the root's directory dir (resolved), sorted.
+func rootFiles(v View, dir string) ([]string, error) {
+	var out []string
+	err := fs.WalkDir(v.Root(), fsName(dir), func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			out = append(out, "/"+name)
+		}
+		return nil
+	})
+	return out, err
+}

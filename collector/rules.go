@@ -62,8 +62,8 @@ type View interface {
 	TreeFS() fs.FS
 	// Packages is the root's dpkg database (an error wrapping dpkg.ErrNoDatabase when it has none).
 	Packages() (*dpkg.DB, error)
-	// Objects are the root paths of the programs (ELF inputs, script interpreters, programs rules added) and
-	// of the shared objects of the closure, in the order found.
+	// Objects are the root paths of the programs (#! scripts, ELF inputs, script interpreters, programs rules
+	// added) and of the shared objects of the closure, in the order found.
 	Objects() (programs, libraries []string)
 }
 
@@ -96,7 +96,7 @@ type BaseFiles struct {
 // Rules returns every rule in the order they apply.
 func Rules() []Rule {
 	return []Rule{accountsRule{}, nsswitchRule{}, hostsRule{}, tmpRule{}, mountpointsRule{}, certsRule{}, tzdataRule{},
-		literalsRule{}, shellRule{}, netdbRule{}, nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, ldcacheRule{}}
+		literalsRule{}, javaRule{}, shellRule{}, netdbRule{}, nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, ldcacheRule{}}
 }
 
 // HasRule reports whether name is a rule's name.
@@ -278,7 +278,7 @@ func (p *Planner) Packages() (*dpkg.DB, error) {
 }
 
 func (p *Planner) Objects() (programs, libraries []string) {
-	return slices.Clone(p.programPaths), slices.Clone(p.libraries)
+	return append(slices.Clone(p.scripts), p.programPaths...), slices.Clone(p.libraries)
 }
 
 // unixMode turns chmod(2) bits into an fs.FileMode.

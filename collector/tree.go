@@ -111,6 +111,13 @@ func describe(e *Entry) string {
 	return "a directory"
 }
 
+// Remove takes the entry at p (not a directory) out of the tree.
+func (t *Tree) Remove(p string) {
+	if e := t.entries[path.Clean(p)]; e != nil && e.Kind != KindDir {
+		delete(t.entries, e.Path)
+	}
+}
+
 // Get returns the entry at p, or nil.
 func (t *Tree) Get(p string) *Entry {
 	return t.entries[path.Clean(p)]

@@ -26,6 +26,7 @@ import (
 const (
 	chrootRootVar = "SCRATCHPACK_E2E_CHROOT"
 	chrootEnvVar  = "SCRATCHPACK_E2E_ENV"
+	chrootUserVar = "SCRATCHPACK_E2E_USER" // "UID:GID" to run as, after chroot
 )
 
 // init is the last step of runInRoot, run in a copy of the test binary that unshare started: chroot into the
@@ -54,6 +55,21 @@ func init() {
 	}
 	if err := syscall.Chdir("/"); err != nil {
 		fail(err)
+	}
+	if ids := os.Getenv(chrootUserVar); ids != "" {
+		var uid, gid int
+		if _, err := fmt.Sscanf(ids, "%d:%d", &uid, &gid); err != nil {
+			fail(fmt.Errorf("%s=%q: %w", chrootUserVar, ids, err))
+		}
+		if err := syscall.Setgroups(nil); err != nil {
+			fail(err)
+		}
+		if err := syscall.Setgid(gid); err != nil {
+			fail(err)
+		}
+		if err := syscall.Setuid(uid); err != nil {
+			fail(err)
+		}
 	}
 	prog := argv[0]
 	if !strings.Contains(prog, "/") {
@@ -100,6 +116,12 @@ func needTools(t *testing.T, tools ...string) {
 // env and nothing else, no standard input and a 30 s limit. The namespace, and so every mount, dies with the
 // process; root/dev and root/proc are removed afterwards if this call created them, so the tree is as built.
 func runInRoot(t *testing.T, root string, env []string, argv ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	return runInRootAs(t, root, "", env, argv...)
+}
+
+// runInRootAs is runInRoot as the user ids "UID:GID" ("" for root), set after chroot.
+func runInRootAs(t *testing.T, root, ids string, env []string, argv ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	needRoot(t)
 	needTools(t, "unshare", "mount")
@@ -173,6 +195,7 @@ exec "$@"`
 		"ROOT=" + root,
 		chrootRootVar + "=" + root,
 		chrootEnvVar + "=" + string(envJSON),
+		chrootUserVar + "=" + ids,
 	}
 	cmd.Stdin = nil
 	var outBuf, errBuf strings.Builder
