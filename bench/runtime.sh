@@ -17,6 +17,8 @@
 # of the image (dpkg -S of every file and link, with its merged-/usr twin: /lib/... for /usr/lib/...), and
 # the sum of the regular files those packages install (dpkg -L, each real file counted once).
 #
+# Then the real-world suite's programs, each built without a trace (closure and rules only).
+#
 # Usage: make build && ./bench/runtime.sh      Environment: KEEP=1 keeps the scratch directory.
 set -euo pipefail
 
@@ -170,6 +172,17 @@ measure "perl script (traced)" "$script" --trace -- /usr/bin/perl "$script"
 measure "dlopen fixture (traced)" "$dlopen" --trace -- "$dlopen"
 measure "iconv fixture (rules)" "$iconv"
 measure "iconv fixture (traced)" "$iconv" --trace -- "$iconv"
+
+# The real-world suite's programs (cmd/scratchpack/realworld_test.go), built without a trace: what the
+# literals, java and shell rules add must stay well below copying their packages.
+J=/usr/lib/jvm/java-17-openjdk-amd64/bin
+PG=/usr/lib/postgresql/15/bin
+for prog in /usr/bin/git /usr/bin/tar /usr/bin/gpg /usr/bin/file /usr/bin/gawk /usr/bin/convert /usr/bin/make \
+	/usr/bin/openssl /usr/bin/ssh-keygen /usr/bin/sqlite3 /usr/bin/curl /usr/bin/getent "$J/keytool"; do
+	[[ -e $prog ]] || die "$prog is not installed (.ci/install-deps installs it)"
+	measure "$(basename "$prog") (static)" "$prog"
+done
+measure "initdb, pg_ctl, psql (static)" "$PG/initdb" "$PG/pg_ctl" "$PG/psql"
 
 printf '\nscratchpack %s, %s, %s\n\n' "$(git describe --always --dirty 2>/dev/null || echo '?')" \
 	"$(. /etc/os-release && echo "$PRETTY_NAME")" "$(date -u +%Y-%m-%d)"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"io"
+	"strings"
 )
 
 // maxLiteralData bounds how much read-only data of one object is searched for path literals.
@@ -55,9 +56,11 @@ func elfStrings(ra io.ReaderAt, size int64, isName func(string) bool) (abs, name
 			s := data[:i]
 			data = data[i+1:]
 			if len(s) >= 2 && s[0] == '/' && isPathText(s) {
-				if t := string(s); !seenAbs[t] {
-					seenAbs[t] = true
-					abs = append(abs, t)
+				for _, part := range bytes.Split(s, []byte{':'}) { // a search list: "/etc/magic:/usr/share/misc/magic"
+					if t := string(part); len(t) >= 2 && t[0] == '/' && !seenAbs[t] {
+						seenAbs[t] = true
+						abs = append(abs, t)
+					}
 				}
 				continue
 			}
@@ -126,7 +129,11 @@ func scriptWords(text []byte) (abs, names []string) {
 		seen[string(w)] = true
 		switch {
 		case len(w) >= 2 && w[0] == '/' && isPathText(w):
-			abs = append(abs, string(w))
+			for _, part := range strings.Split(string(w), ":") {
+				if len(part) >= 2 && part[0] == '/' {
+					abs = append(abs, part)
+				}
+			}
 		case len(w) >= 2 && len(w) <= 64 && isCommandName(w):
 			names = append(names, string(w))
 		}

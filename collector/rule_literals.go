@@ -289,9 +289,11 @@ func (s *literalScan) consider(lit, by string, allowed map[*dpkg.Package]bool, w
 	if e, ok := s.v.Entry(lit); ok && e.Kind != KindDir {
 		return // already in the image
 	}
+	// A literal may be a stem the program adds a suffix to (libmagic's "/usr/share/misc/magic" for
+	// magic.mgc), whether or not it names something itself.
+	s.considerStem(lit, by, allowed, why)
 	l, err := s.v.Lookup(lit)
 	if err != nil {
-		s.considerStem(lit, by, allowed, why)
 		return
 	}
 	if under(l.RealPath, literalNever) || literalSecret(l.RealPath) || multiarchLibDir(path.Dir(l.RealPath)) && strings.HasSuffix(path.Dir(l.RealPath), "/gconv") {
@@ -328,7 +330,7 @@ func (s *literalScan) consider(lit, by string, allowed map[*dpkg.Package]bool, w
 	})
 }
 
-// considerStem takes the files of lit's directory whose names are lit's name plus a suffix.
+// considerStem takes the files of lit's directory whose names are lit's name, a dot and a suffix.
 func (s *literalScan) considerStem(lit, by string, allowed map[*dpkg.Package]bool, why string) {
 	dir, base := path.Split(lit)
 	l, err := s.v.Lookup(dir)

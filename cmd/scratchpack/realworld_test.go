@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ type realCase struct {
 	files []string // the FILEs to build
 	args  []string // more build flags
 	data  map[string]string
-	user  string     // "UID:GID" to run as
+	user  string     // the root's user to run as (its ids from /etc/passwd)
 	env   []string   // besides PATH and HOME=/tmp
 	steps [][]string // run in order; the last one's output is checked
 	ok    []int      // exit codes that are success for the last step besides 0
@@ -65,7 +66,7 @@ var realCases = []realCase{
 	{name: "zcat (a script running gzip)", kind: "helper", files: []string{"/usr/bin/zcat", "/usr/bin/gzip"},
 		steps: [][]string{{"gzip", "-k", "-n", "/data/a.txt"}, {"zcat", "/data/a.txt.gz"}}, want: realText},
 	{name: "make runs /bin/sh", kind: "helper", files: []string{"/usr/bin/make"}, steps: [][]string{{"make", "-s", "-f", "/data/Makefile"}}, want: "made-2"},
-	{name: "PostgreSQL initdb, pg_ctl, psql", kind: "helper", user: "101:104",
+	{name: "PostgreSQL initdb, pg_ctl, psql", kind: "helper", user: "postgres",
 		files: []string{"/usr/lib/postgresql/15/bin/initdb", "/usr/lib/postgresql/15/bin/pg_ctl", "/usr/lib/postgresql/15/bin/psql"},
 		args:  []string{"--user", "postgres"},
 		steps: [][]string{
@@ -87,7 +88,7 @@ var realCases = []realCase{
 		{"/usr/lib/jvm/java-17-openjdk-amd64/bin/keytool", "-list", "-keystore", "/tmp/ks", "-storepass", "secret1"}}, want: "PrivateKeyEntry"},
 
 	// Data compiled in.
-	{name: "file (magic database)", kind: "data", files: []string{"/usr/bin/file"}, steps: [][]string{{"file", "/data/a.txt"}}, want: "ASCII text"},
+	{name: "file (magic database)", kind: "data", files: []string{"/usr/bin/file"}, steps: [][]string{{"file", "/data/a.png"}}, want: "PNG image data, 4 x 3"},
 
 	// Small system files, locales, charsets, time zones.
 	{name: "getent services", kind: "netdb", files: []string{"/usr/bin/getent"}, steps: [][]string{{"getent", "services", "http"}}, want: "80/tcp"},
@@ -108,6 +109,8 @@ var realData = map[string]string{
 	"Makefile":  "all:\n\t@echo made-$$((1+1))\n",
 	"a.po":      "msgid \"\"\nmsgstr \"Content-Type: text/plain; charset=UTF-8\\n\"\n\nmsgid \"hello\"\nmsgstr \"hallo\"\n",
 	"words.txt": "Zebra\nÄpfel\nApfel\n",
+	// A PNG header: its type comes only from the magic database.
+	"a.png": "\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x04\x00\x00\x00\x03\x08\x02\x00\x00\x00\x00\x00\x00\x00",
 	// "Привет" in KOI8-R.
 	"koi8r.txt": "\xf0\xd2\xc9\xd7\xc5\xd4\n",
 }
@@ -172,16 +175,22 @@ func realRun(t *testing.T, tc realCase, data string, traced bool) error {
 	if code != 0 {
 		return fmt.Errorf("build: exit %d: %s", code, stderr)
 	}
+	ids := ""
 	if tc.user != "" {
+		u, err := user.Lookup(tc.user)
+		if err != nil {
+			return err
+		}
+		ids = u.Uid + ":" + u.Gid
 		// The data and /tmp belong to the user the workload runs as.
-		if err := chownTree(root, tc.user, "data", "tmp"); err != nil {
+		if err := chownTree(root, ids, "data", "tmp"); err != nil {
 			return err
 		}
 	}
 	env := append([]string{"HOME=/tmp"}, tc.env...)
 	var out string
 	for i, step := range tc.steps {
-		stdout, stderr, err := runInRootAs(t, root, tc.user, env, step...)
+		stdout, stderr, err := runInRootAs(t, root, ids, env, step...)
 		out = stdout + stderr
 		last := i == len(tc.steps)-1
 		if err != nil && !(last && exitIn(err, tc.ok)) {
