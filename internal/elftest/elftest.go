@@ -28,6 +28,9 @@ type Opts struct {
 	// Extra is appended to the file, outside every segment but the PT_LOAD covering everything (the fake
 	// ld.so carries its system directories there).
 	Extra []byte
+	// LoadFlags are the flags of the PT_LOAD covering the file (default PF_R|PF_W); PF_R makes Extra look
+	// like read-only data.
+	LoadFlags elf.ProgFlag
 	// Patch overwrites single bytes of the finished file (offset -> byte), for malformed headers.
 	Patch map[int]byte
 }
@@ -193,7 +196,11 @@ func ELF(o Opts) []byte {
 	if o.Interp != "" {
 		writePhdr(elf.PT_INTERP, elf.PF_R, interpOff, interpLen, 1)
 	}
-	writePhdr(elf.PT_LOAD, elf.PF_R|elf.PF_W, 0, size, 0x1000)
+	loadFlags := o.LoadFlags
+	if loadFlags == 0 {
+		loadFlags = elf.PF_R | elf.PF_W
+	}
+	writePhdr(elf.PT_LOAD, loadFlags, 0, size, 0x1000)
 	if !o.Static {
 		writePhdr(elf.PT_DYNAMIC, elf.PF_R|elf.PF_W, dynOff, dynLen, word)
 	}
