@@ -241,26 +241,27 @@ func (s *literalScan) scan(obj string, program bool) error {
 		if (lit == "/bin/sh" || lit == "/usr/bin/sh") && path.Base(l.RealPath) != "libc.so.6" {
 			// The system shell, which programs run commands with (its package is essential: nobody depends
 			// on it). glibc's own literal is left to the shell rule, which looks at what programs import.
-			s.consider(lit, obj, nil, fmt.Sprintf("%s runs commands with %s", obj, lit))
+			s.consider(lit, obj, nil, fmt.Sprintf("%s runs commands with %s", obj, lit), false)
 			continue
 		}
-		s.consider(lit, obj, allowed, fmt.Sprintf("path literal %q in %s (package %s)", lit, obj, owner.ID()))
+		s.consider(lit, obj, allowed, fmt.Sprintf("path literal %q in %s (package %s)", lit, obj, owner.ID()), true)
 	}
 	if len(names) > 0 {
-		// A program named bare must come from the same source package or from a package the object's one
-		// names itself (tar suggests xz-utils): not from anywhere in its dependency tree.
+		// A program named bare must come from the object's package, from a package that one names itself
+		// (tar suggests xz-utils), or from what a package it recommends depends on (gpg recommends gnupg,
+		// which depends on gpg-agent): not from anywhere in its dependency tree.
 		near := map[*dpkg.Package]bool{owner: true}
 		for _, q := range s.db.Direct(owner, "Depends", "Pre-Depends", "Recommends", "Suggests") {
 			near[q] = true
 		}
-		for _, q := range s.db.Packages {
-			if q.Source == owner.Source {
-				near[q] = true
+		for _, q := range s.db.Direct(owner, "Recommends") {
+			for _, r := range s.db.Direct(q, "Depends", "Pre-Depends") {
+				near[r] = true
 			}
 		}
 		for _, name := range names {
 			if exe, ok := s.onPath[name]; ok && exe != obj {
-				s.consider(exe, obj, near, fmt.Sprintf("%s names the program %q, which is %s", obj, name, exe))
+				s.consider(exe, obj, near, fmt.Sprintf("%s names the program %q, which is %s", obj, name, exe), false)
 			}
 		}
 	}
@@ -280,7 +281,7 @@ func (s *literalScan) owned(p string, allowed map[*dpkg.Package]bool) bool {
 // consider queues the literal lit if it exists in the root and belongs to an allowed package: a file, or a
 // directory's files that do. A literal naming nothing may be a stem ("/usr/share/misc/magic" for
 // magic.mgc): the files of its directory named after it plus a suffix are taken instead.
-func (s *literalScan) consider(lit, by string, allowed map[*dpkg.Package]bool, why string) {
+func (s *literalScan) consider(lit, by string, allowed map[*dpkg.Package]bool, why string, stem bool) {
 	lit = path.Clean(lit)
 	if s.done[lit] || under(lit, literalNever) || literalSecret(lit) {
 		return
@@ -291,7 +292,9 @@ func (s *literalScan) consider(lit, by string, allowed map[*dpkg.Package]bool, w
 	}
 	// A literal may be a stem the program adds a suffix to (libmagic's "/usr/share/misc/magic" for
 	// magic.mgc), whether or not it names something itself.
-	s.considerStem(lit, by, allowed, why)
+	if stem {
+		s.considerStem(lit, by, allowed, why)
+	}
 	l, err := s.v.Lookup(lit)
 	if err != nil {
 		return
