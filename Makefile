@@ -4,7 +4,7 @@ BIN     := bin/scratchpack
 GOFLAGS ?=
 FUZZTIME ?= 30s
 
-.PHONY: help build tools test demo fixtures fuzz bench lint clean
+.PHONY: help build tools test realworld demo fixtures fuzz bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ fixtures: tools ## build the C fixture programs into fixtures/build
 
 test: fixtures lint ## run every test (fixtures, the system corpus against the real loader, the CLI)
 	$(GO) test $(GOFLAGS) -count=1 ./...
+
+realworld: fixtures ## the real-world suite alone, with its "N passed, M failed" line (27 Debian programs from roots built without --trace)
+	$(GO) test $(GOFLAGS) -count=1 -v -run '^TestRealWorld$$' ./cmd/scratchpack | grep -E '^(realworld:|--- |ok|FAIL)'
 
 lint: ## gofmt, go vet and staticcheck must be clean
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
