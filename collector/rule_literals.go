@@ -36,7 +36,28 @@ var literalNever = []string{"/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp",
 	"/root", "/mnt", "/media", "/boot", "/lost+found", "/etc/ssl/private", "/etc/ssh", "/var/lib/dpkg",
 	// What other rules decide, or nobody needs at run time:
 	"/usr/lib/locale", "/usr/share/locale", "/usr/share/i18n", "/usr/share/zoneinfo", "/usr/share/doc",
-	"/usr/share/man", "/usr/share/info", "/usr/share/lintian", "/etc/ssl/certs", "/usr/share/ca-certificates"}
+	"/usr/share/man", "/usr/share/info", "/usr/share/lintian", "/etc/ssl/certs", "/usr/share/ca-certificates",
+	"/usr/share/X11/locale"}
+
+// interpreterTree reports whether p is (in) an interpreter's module tree: which modules a script needs is
+// for the interpreter's own rules or a trace to say, not for the interpreter's literals (perl names all of
+// /usr/share/perl/5.36).
+func interpreterTree(p string) bool {
+	for _, prefix := range []string{"/usr/share/perl", "/usr/share/perl5", "/usr/lib/python3", "/usr/lib/python2", "/usr/lib/ruby",
+		"/usr/share/tcltk", "/usr/share/php", "/usr/lib/php", "/usr/share/lua", "/usr/lib/nodejs"} {
+		if p == prefix || strings.HasPrefix(p, prefix+"/") || strings.HasPrefix(p, prefix+".") {
+			return true
+		}
+	}
+	if rest, ok := strings.CutPrefix(p, "/usr/lib/"); ok {
+		if i := strings.IndexByte(rest, '/'); i > 0 && strings.Contains(rest[:i], "-linux-") {
+			sub := rest[i+1:]
+			return strings.HasPrefix(sub, "perl") || strings.HasPrefix(sub, "perl5") || strings.HasPrefix(sub, "perl-base") ||
+				strings.HasPrefix(sub, "ruby") || strings.HasPrefix(sub, "lua")
+		}
+	}
+	return false
+}
 
 // literalNotTrees are directories a literal never brings in whole (files under them still may be).
 var literalNotTrees = []string{"/", "/usr", "/usr/lib", "/usr/lib64", "/usr/libexec", "/usr/share", "/usr/include",
@@ -308,7 +329,8 @@ func (s *literalScan) consider(lit, by string, allowed map[*dpkg.Package]bool, w
 		}
 		return
 	}
-	if slices.Contains(literalNotTrees, lit) || slices.Contains(literalNotTrees, l.RealPath) || multiarchLibDir(l.RealPath) {
+	if slices.Contains(literalNotTrees, lit) || slices.Contains(literalNotTrees, l.RealPath) || multiarchLibDir(l.RealPath) ||
+		interpreterTree(lit) || interpreterTree(l.RealPath) {
 		return
 	}
 	_ = fs.WalkDir(s.v.Root(), fsName(l.RealPath), func(name string, d fs.DirEntry, err error) error {
