@@ -12,10 +12,9 @@ import (
 // realCase is one real Debian program doing real work inside a root built for it without a trace.
 type realCase struct {
 	name  string
-	kind  string   // what the static closure must find: helper, plugin, data, soname, netdb, locale, gconv, tz, or plain
-	files []string // the FILEs to build
-	args  []string // more build flags
-	data  map[string]string
+	kind  string     // what the static closure must find: helper, plugin, data, soname, netdb, locale, gconv, tz, or plain
+	files []string   // the FILEs to build
+	args  []string   // more build flags
 	user  string     // the root's user to run as (its ids from /etc/passwd)
 	env   []string   // besides PATH and HOME=/tmp
 	steps [][]string // run in order; the last one's output is checked
