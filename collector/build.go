@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -81,6 +83,10 @@ type Workload struct {
 	Timeout time.Duration // 0: no limit
 	Stdout  io.Writer     // nil: discarded
 	Stderr  io.Writer
+	Stdin   *os.File // nil: /dev/null
+	// User, if set, is who the workload runs as: NAME, UID, NAME:GROUP or UID:GID, looked up in the root's
+	// /etc/passwd and /etc/group (a number needs no entry).
+	User string
 }
 
 // TraceLog is an `strace -f` log to read: Cwd is the directory strace ran in, for relative paths.
@@ -253,6 +259,46 @@ func hostDir(root rootfs.FS) string {
 	return abs
 }
 
+// rootCredential resolves a user (NAME, UID, NAME:GROUP, UID:GID) in the root's own account files.
+func (p *Planner) rootCredential(user string) (*syscall.Credential, error) {
+	name, group, hasGroup := strings.Cut(user, ":")
+	field := func(file string, key string, idx int) (int, bool) {
+		data, err := p.ReadRootFile(file)
+		if err != nil {
+			return 0, false
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Split(line, ":")
+			if len(f) > idx && f[0] == key {
+				n, err := strconv.Atoi(f[idx])
+				return n, err == nil
+			}
+		}
+		return 0, false
+	}
+	uid, err := strconv.Atoi(name)
+	gid := uid
+	if err != nil {
+		var ok bool
+		if uid, ok = field("/etc/passwd", name, 2); !ok {
+			return nil, fmt.Errorf("no user %q in the root's /etc/passwd", name)
+		}
+		gid, _ = field("/etc/passwd", name, 3)
+	}
+	if hasGroup {
+		if gid, err = strconv.Atoi(group); err != nil {
+			var ok bool
+			if gid, ok = field("/etc/group", group, 2); !ok {
+				return nil, fmt.Errorf("no group %q in the root's /etc/group", group)
+			}
+		}
+	}
+	if uid < 0 || gid < 0 {
+		return nil, fmt.Errorf("bad ids %d:%d", uid, gid)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
 // addTraces runs each workload under ptrace (inside the root when it is not "/"), reads each strace log,
 // and adds what they used.
 func (p *Planner) addTraces(ctx context.Context, s Spec, note func(string)) error {
@@ -264,7 +310,14 @@ func (p *Planner) addTraces(ctx context.Context, s Spec, note func(string)) erro
 	for _, w := range s.Workloads {
 		name := strings.Join(w.Argv, " ")
 		note(fmt.Sprintf("running %q under ptrace (the only mode of scratchpack that runs anything)", name))
-		opts := trace.Options{Stdout: w.Stdout, Stderr: w.Stderr, Timeout: w.Timeout, Env: w.Env}
+		opts := trace.Options{Stdout: w.Stdout, Stderr: w.Stderr, Stdin: w.Stdin, Timeout: w.Timeout, Env: w.Env}
+		if w.User != "" {
+			cred, err := p.rootCredential(w.User)
+			if err != nil {
+				return fmt.Errorf("tracing %q as %s: %w", name, w.User, err)
+			}
+			opts.Credential = cred
+		}
 		if opts.Stdout == nil {
 			opts.Stdout = io.Discard
 		}

@@ -18,7 +18,16 @@ type TraceExclude struct {
 	// workload read there never goes into an image from a trace, and the build names what it left out.
 	// An --add of the same file puts it in on purpose.
 	Secrets []string
+	// Generated are files the image's rules write for the image (its accounts, name service, loader cache,
+	// time zone link): what the workload read of the root's own is not taken in their place.
+	Generated []string
 }
+
+// DefaultGenerated are the files a trace does not take from the root: the accounts and nsswitch.conf the
+// rules generate, the host's loader cache and configuration (the ldcache rule writes the image's own when it
+// needs one) and its time zone (--add /etc/localtime on purpose).
+var DefaultGenerated = []string{"/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/ld.so.cache",
+	"/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone"}
 
 // DefaultSecrets are the credentials a traced workload may read and an image must not get: shadow and
 // sudoers files, SSH host keys, and the usual credential files and directories. Besides these, the hidden
@@ -32,7 +41,8 @@ var DefaultSecrets = []string{
 // DefaultTraceExclude leaves out temporary directories (what a workload writes there is its own scratch)
 // and DefaultSecrets.
 func DefaultTraceExclude(output string) TraceExclude {
-	ex := TraceExclude{Prefixes: []string{"/tmp", "/var/tmp", "/run", "/dev/shm"}, Secrets: slices.Clone(DefaultSecrets)}
+	ex := TraceExclude{Prefixes: []string{"/tmp", "/var/tmp", "/run", "/dev/shm"}, Secrets: slices.Clone(DefaultSecrets),
+		Generated: slices.Clone(DefaultGenerated)}
 	if output != "" {
 		ex.Prefixes = append(ex.Prefixes, output)
 	}
@@ -70,12 +80,18 @@ func (ex TraceExclude) excluded(p string) bool {
 // kind of decision.
 func (p *Planner) addTraced(accesses []trace.Access, workload string, ex TraceExclude) ([]string, error) {
 	var files, dirs, skipped, gone int
-	var secrets []string
+	var secrets, generated []string
 	var bytes int64
 	before := p.treeFiles()
 	for _, a := range accesses {
 		if ex.excluded(a.Path) {
 			skipped++
+			continue
+		}
+		if slices.ContainsFunc(ex.Generated, func(g string) bool { return a.Path == g || strings.HasPrefix(a.Path, g+"/") }) {
+			if !slices.Contains(generated, a.Path) {
+				generated = append(generated, a.Path)
+			}
 			continue
 		}
 		if ex.secret(a.Path) || ex.secret(p.realPath(a.Path)) {
@@ -118,6 +134,11 @@ func (p *Planner) addTraced(accesses []trace.Access, workload string, ex TraceEx
 	}
 	notes := []string{fmt.Sprintf("trace of %s: %d files and %d directories used; %d new files (%s) in the image; %d left out (/tmp, the output, special files), %d no longer there",
 		workload, files, dirs, len(after)-len(before), HumanSize(bytes), skipped, gone)}
+	if len(generated) > 0 {
+		slices.Sort(generated)
+		notes = append(notes, fmt.Sprintf("trace of %s: kept the image's own %s, not the root's (--add one to use it)",
+			workload, strings.Join(generated, ", ")))
+	}
 	if len(secrets) > 0 {
 		slices.Sort(secrets)
 		notes = append(notes, fmt.Sprintf("trace of %s: left out what looks like credentials: %s (add one on purpose as a host file if the image needs it)",

@@ -28,6 +28,7 @@ func TestTracedSecretsLeftOut(t *testing.T) {
 	}
 	notes, err := p.addTraced([]trace.Access{
 		{Path: "/etc/shadow", Op: trace.OpOpen, PID: 1}, {Path: "/etc/passwd", Op: trace.OpOpen, PID: 1},
+		{Path: "/etc/ssh/ssh_config", Op: trace.OpOpen, PID: 1}, {Path: "/etc/ld.so.cache", Op: trace.OpOpen, PID: 1},
 	}, "test", ex)
 	if err != nil {
 		t.Fatal(err)
@@ -35,8 +36,17 @@ func TestTracedSecretsLeftOut(t *testing.T) {
 	if p.Tree().Get("/etc/shadow") != nil {
 		t.Error("/etc/shadow, read by the workload, is in the image")
 	}
-	if p.Tree().Get("/etc/passwd") == nil {
-		t.Error("/etc/passwd, read by the workload, is not in the image")
+	if p.Tree().Get("/etc/ssh/ssh_config") == nil {
+		t.Error("/etc/ssh/ssh_config, read by the workload, is not in the image")
+	}
+	// What the rules generate is not taken from the root: the accounts, the loader's cache.
+	for _, f := range []string{"/etc/passwd", "/etc/ld.so.cache"} {
+		if p.Tree().Get(f) != nil {
+			t.Errorf("%s, read by the workload, was taken from the root", f)
+		}
+	}
+	if !strings.Contains(strings.Join(notes, "\n"), "kept the image's own /etc/ld.so.cache, /etc/passwd") {
+		t.Errorf("notes %q do not say the generated files were kept", notes)
 	}
 	if !strings.Contains(strings.Join(notes, "\n"), "left out what looks like credentials: /etc/shadow") {
 		t.Errorf("notes %q do not name what was left out", notes)

@@ -46,6 +46,10 @@ type buildFlags struct {
 	traces, traceFiles               []string
 	traceFileCwd                     string
 	traceTimeout                     time.Duration
+	traceEnv                         []string
+	traceInheritEnv                  bool
+	traceUser                        string
+	stdin                            *os.File // passed to the traced workloads
 	format                           string
 }
 
@@ -101,6 +105,9 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 	fl.StringArrayVar(&b.traceFiles, "trace-file", nil, "add the files an 'strace -f -e trace=file,process -o LOG' log shows were used; repeatable")
 	fl.StringVar(&b.traceFileCwd, "trace-file-cwd", "", "the directory strace ran in, for relative paths in --trace-file logs (default: the current directory)")
 	fl.DurationVar(&b.traceTimeout, "trace-timeout", 5*time.Minute, "kill a traced workload after this long")
+	fl.StringArrayVar(&b.traceEnv, "trace-env", nil, "set K=V in the traced workload's environment only (not in the image's); repeatable")
+	fl.BoolVar(&b.traceInheritEnv, "trace-inherit-env", false, "start the traced workload's environment from this command's own (default: only the image's --env, a PATH, HOME and LANG)")
+	fl.StringVar(&b.traceUser, "trace-user", "", "run the traced workload as this user of the root (NAME, UID, NAME:GROUP or UID:GID), e.g. for programs that refuse root")
 	fl.StringVar(&b.format, "format", "text", "what stdout says: text (one line per output: the path or the digest) or json (one object: outputs, platform, files, bytes)")
 	return fl, b
 }
@@ -112,6 +119,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	}
 	stderr = quoteWriter{stderr}
 	b := *bp
+	b.stdin = os.Stdin
 	imageOnly := changedFlags(fl, "entrypoint", "cmd", "env", "label", "annotation", "base", "compression")
 	files := fl.Args()
 	var afterDash []string
@@ -257,6 +265,14 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	if err := collector.CheckUser(b.user); err != nil {
 		return usage(fmt.Errorf("--user: %w", err))
 	}
+	if err := collector.CheckUser(b.traceUser); err != nil {
+		return usage(fmt.Errorf("--trace-user: %w", err))
+	}
+	for _, kv := range b.traceEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return usage(fmt.Errorf("--trace-env %q: want K=V", kv))
+		}
+	}
 	budget, err := parseSize(b.literalBudget)
 	if err != nil {
 		return usage(fmt.Errorf("--literal-budget: %w", err))
@@ -315,7 +331,12 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	}
 	hostRoot := !rootfs.IsImageRef(b.root) && filepath.Clean(b.root) == "/"
 	for _, argv := range workloads {
-		w := collector.Workload{Argv: argv, Env: traceEnv(b.env), Timeout: b.traceTimeout, Stdout: stderr, Stderr: stderr}
+		var base []string
+		if b.traceInheritEnv {
+			base = os.Environ()
+		}
+		w := collector.Workload{Argv: argv, Env: traceEnv(base, b.env, b.traceEnv), Timeout: b.traceTimeout,
+			Stdout: stderr, Stderr: stderr, Stdin: b.stdin, User: b.traceUser}
 		if hostRoot {
 			w.Dir = b.cwd
 		}

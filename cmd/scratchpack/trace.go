@@ -92,9 +92,23 @@ func splitCommand(s string) ([]string, error) {
 	return out, nil
 }
 
-// traceEnv is the traced workload's environment: a usual PATH plus the image's --env values, so the
-// workload sees what the image's program will.
-func traceEnv(env []string) []string {
-	out := []string{"PATH=" + collector.DefaultPath, "HOME=/root", "LANG=C.UTF-8"}
-	return append(out, env...)
+// traceEnv is the traced workload's environment: what the image's program will see (a usual PATH, HOME,
+// LANG, then the image's --env values), on top of the caller's own with --trace-inherit-env, then the
+// --trace-env values. A later value of a variable replaces an earlier one in place, so that the program's
+// getenv and the PATH lookup of the command agree.
+func traceEnv(inherited, image, extra []string) []string {
+	var out []string
+	at := map[string]int{}
+	for _, list := range [][]string{inherited, {"PATH=" + collector.DefaultPath, "HOME=/root", "LANG=C.UTF-8"}, image, extra} {
+		for _, kv := range list {
+			k, _, _ := strings.Cut(kv, "=")
+			if i, ok := at[k]; ok {
+				out[i] = kv
+				continue
+			}
+			at[k] = len(out)
+			out = append(out, kv)
+		}
+	}
+	return out
 }

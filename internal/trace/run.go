@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -39,8 +40,12 @@ type Options struct {
 	// in this PATH, inside Root.
 	Env []string
 	// Stdout and Stderr receive the command's output; nil discards it.
-	// Stdin is always /dev/null.
 	Stdout, Stderr io.Writer
+	// Stdin is the command's standard input; nil means /dev/null.
+	Stdin *os.File
+	// Credential, if set, is the user and group the command runs as (set after chroot, before exec);
+	// the tracer stays root. Supplementary groups are Credential.Groups (none when empty).
+	Credential *syscall.Credential
 	// Timeout, if positive, bounds the whole run; when it expires the whole
 	// tree is killed and Run returns an error wrapping
 	// context.DeadlineExceeded.
@@ -58,10 +63,11 @@ type config struct {
 
 // procSpec is the command Run starts, after defaults and lookup.
 type procSpec struct {
-	path  string    // file to execve, as the child names it
-	named string    // path recorded for the initial exec (absolute, inside root)
-	argv  []string  // argv, argv[0] unchanged
-	env   []string  // environment
+	path  string   // file to execve, as the child names it
+	named string   // path recorded for the initial exec (absolute, inside root)
+	argv  []string // argv, argv[0] unchanged
+	env   []string // environment
+	cred  *syscall.Credential
 	root  string    // host path of the root (symlinks resolved), or ""
 	dir   string    // working directory, inside root ("" = inherit)
 	files []uintptr // stdin, stdout, stderr
@@ -116,7 +122,7 @@ func run(ctx context.Context, argv []string, opts Options, cfg config) ([]Access
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, -1, errors.New("tracing: empty command")
 	}
-	spec := procSpec{argv: argv, env: opts.Env, dir: opts.Dir}
+	spec := procSpec{argv: argv, env: opts.Env, dir: opts.Dir, cred: opts.Credential}
 	if spec.env == nil {
 		spec.env = defaultEnv
 	}
@@ -160,7 +166,7 @@ func run(ctx context.Context, argv []string, opts Options, cfg config) ([]Access
 
 	var std stdio
 	defer std.close()
-	if spec.files, err = std.open(opts.Stdout, opts.Stderr); err != nil {
+	if spec.files, err = std.open(opts.Stdin, opts.Stdout, opts.Stderr); err != nil {
 		return nil, -1, err
 	}
 	acc, code, err := traceCommand(ctx, spec, cfg)
@@ -208,13 +214,16 @@ type stdio struct {
 	copiers sync.WaitGroup
 }
 
-func (s *stdio) open(stdout, stderr io.Writer) ([]uintptr, error) {
+func (s *stdio) open(stdin *os.File, stdout, stderr io.Writer) ([]uintptr, error) {
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", os.DevNull, err)
 	}
 	s.toClose = append(s.toClose, null)
 	files := []uintptr{null.Fd()}
+	if stdin != nil {
+		files[0] = stdin.Fd()
+	}
 	for _, w := range []io.Writer{stdout, stderr} {
 		switch w := w.(type) {
 		case nil:

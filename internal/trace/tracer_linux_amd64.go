@@ -76,7 +76,7 @@ func (t *tracer) run(ctx context.Context, cfg config) ([]Access, int, error) {
 		Dir:   t.spec.dir,
 		Env:   t.spec.env,
 		Files: t.spec.files,
-		Sys:   &syscall.SysProcAttr{Ptrace: true, Chroot: t.spec.root},
+		Sys:   &syscall.SysProcAttr{Ptrace: true, Chroot: t.spec.root, Credential: t.spec.cred},
 	})
 	if err != nil {
 		return nil, -1, t.startError(err)
