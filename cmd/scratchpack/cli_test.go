@@ -196,7 +196,7 @@ func TestCompletion(t *testing.T) {
 	if diff := cmp.Diff([]string{"build"}, complete("scratchpack", "bu")); diff != "" {
 		t.Errorf("completing 'bu' (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"--trace", "--trace-file", "--trace-file-cwd", "--trace-timeout"}, complete("scratchpack", "build", "--tra")); diff != "" {
+	if diff := cmp.Diff([]string{"--trace", "--trace-env", "--trace-file", "--trace-file-cwd", "--trace-inherit-env", "--trace-timeout", "--trace-user"}, complete("scratchpack", "build", "--tra")); diff != "" {
 		t.Errorf("completing 'build --tra' (-want +got):\n%s", diff)
 	}
 	if code, _, stderr := scratchpack(t, "completion", "tcsh"); code != 2 || !strings.Contains(stderr, "tcsh") {
