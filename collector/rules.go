@@ -95,7 +95,8 @@ type BaseFiles struct {
 
 // Rules returns every rule in the order they apply.
 func Rules() []Rule {
-	return []Rule{accountsRule{}, nsswitchRule{}, hostsRule{}, tmpRule{}, mountpointsRule{}, certsRule{}, tzdataRule{},
+	return []Rule{accountsRule{}, nsswitchRule{}, hostsRule{}, tmpRule{}, mountpointsRule{},
+		pythonRule{}, certsRule{}, tzdataRule{},
 		literalsRule{}, javaRule{}, shellRule{}, netdbRule{}, nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, ldcacheRule{}}
 }
 
