@@ -184,6 +184,42 @@ for prog in /usr/bin/git /usr/bin/tar /usr/bin/gpg /usr/bin/file /usr/bin/gawk /
 done
 measure "initdb, pg_ctl, psql (static)" "$PG/initdb" "$PG/pg_ctl" "$PG/psql"
 
+# Interpreter scripts of the suite, built without a trace (the python, perl, ruby, php and tcl rules).
+cat >"$tmp/app.py" <<'EOF'
+#!/usr/bin/python3
+import json, sqlite3, ssl
+from zoneinfo import ZoneInfo
+print(json.dumps({"n": sqlite3.connect(":memory:").execute("select 41+1").fetchone()[0], "tz": str(ZoneInfo("Europe/Berlin")), "ssl": ssl.OPENSSL_VERSION}))
+EOF
+cat >"$tmp/app.pl" <<'EOF'
+#!/usr/bin/perl
+use strict;
+use warnings;
+use POSIX qw(floor);
+use List::Util qw(sum);
+use Encode qw(encode decode);
+print floor(7.9), " ", sum(1, 2, 3), " ", length(encode("UTF-16LE", decode("UTF-8", "\xc3\xa4"))), "\n";
+EOF
+cat >"$tmp/app.rb" <<'EOF'
+#!/usr/bin/ruby
+require "json"
+require "digest"
+puts JSON.generate({"sha" => Digest::SHA256.hexdigest("abc")})
+EOF
+cat >"$tmp/app.php" <<'EOF'
+#!/usr/bin/php
+<?php
+echo ctype_digit("123") ? "digits" : "no", iconv("UTF-8", "ISO-8859-1", "x"), "\n";
+EOF
+cat >"$tmp/app.tcl" <<'EOF'
+#!/usr/bin/tclsh
+puts [clock format 0 -gmt 1]
+EOF
+chmod 755 "$tmp"/app.*
+for s in py pl rb php tcl; do
+	measure "app.$s (static)" "$tmp/app.$s"
+done
+
 printf '\nscratchpack %s, %s, %s\n\n' "$(git describe --always --dirty 2>/dev/null || echo '?')" \
 	"$(. /etc/os-release && echo "$PRETTY_NAME")" "$(date -u +%Y-%m-%d)"
 printf '%s\n' "| workload | image: files / MiB | closure: files / MiB | traced: files / MiB | rules: files / MiB | packages | packages: files / MiB | image / packages |"

@@ -96,7 +96,7 @@ type BaseFiles struct {
 // Rules returns every rule in the order they apply.
 func Rules() []Rule {
 	return []Rule{accountsRule{}, nsswitchRule{}, hostsRule{}, tmpRule{}, mountpointsRule{},
-		pythonRule{}, certsRule{}, tzdataRule{},
+		pythonRule{}, perlRule{}, rubyRule{}, tclRule{}, phpRule{}, certsRule{}, tzdataRule{},
 		literalsRule{}, javaRule{}, shellRule{}, netdbRule{}, nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, ldcacheRule{}}
 }
 

@@ -95,6 +95,17 @@ var realCases = []realCase{
 		env: []string{"LC_ALL=de_DE.UTF-8"}, steps: [][]string{{"sort", "/data/words.txt"}}, want: "Apfel\nÄpfel\nZebra\n"},
 	{name: "iconv from KOI8-R", kind: "gconv", files: []string{"/usr/bin/iconv"},
 		steps: [][]string{{"iconv", "-f", "KOI8-R", "-t", "UTF-8", "/data/koi8r.txt"}}, want: "Привет"},
+	// Interpreters, from roots built without a trace (the python, perl, ruby, php and tcl rules).
+	{name: "Python app (json, sqlite3, ssl, zoneinfo)", kind: "interpreter", files: []string{"$DATA/app.py"},
+		steps: [][]string{{"$DATA/app.py"}}, want: `{"n": 42, "tz": "01:00", "ssl": "OpenSSL"}`},
+	{name: "Perl script (POSIX, List::Util, Data::Dumper, Encode)", kind: "interpreter", files: []string{"$DATA/rep.pl"},
+		steps: [][]string{{"$DATA/rep.pl"}}, want: "7 6 2 dumper"},
+	{name: "Ruby script (json, digest)", kind: "interpreter", files: []string{"$DATA/app.rb"},
+		steps: [][]string{{"$DATA/app.rb"}}, want: `{"sha":"ba7816bf","n":3}`},
+	{name: "PHP script (ctype, iconv)", kind: "interpreter", files: []string{"$DATA/app.php"},
+		steps: [][]string{{"$DATA/app.php"}}, want: "digits latin1"},
+	{name: "Tcl script (clock, lsort)", kind: "interpreter", files: []string{"$DATA/app.tcl"},
+		steps: [][]string{{"$DATA/app.tcl"}}, want: "1970\na b c\nHELLO"},
 	{name: "date in Berlin", kind: "tz", files: []string{"/usr/bin/date"}, args: []string{"--tzdata"}, env: []string{"TZ=Europe/Berlin"},
 		steps: [][]string{{"date", "-d", "@0", "+%H:%M %Z"}}, want: "01:00 CET"},
 }
@@ -108,6 +119,17 @@ var realData = map[string]string{
 	"Makefile":  "all:\n\t@echo made-$$((1+1))\n",
 	"a.po":      "msgid \"\"\nmsgstr \"Content-Type: text/plain; charset=UTF-8\\n\"\n\nmsgid \"hello\"\nmsgstr \"hallo\"\n",
 	"words.txt": "Zebra\nÄpfel\nApfel\n",
+	"app.py": "#!/usr/bin/python3\nimport json, sqlite3, ssl\nfrom zoneinfo import ZoneInfo\nfrom datetime import datetime, timezone\n" +
+		"db = sqlite3.connect(':memory:')\ndb.execute('create table t(a)')\ndb.execute('insert into t values (41)')\n" +
+		"n = db.execute('select a+1 from t').fetchone()[0]\nssl.create_default_context()\n" +
+		"tz = datetime(2020, 1, 1, tzinfo=timezone.utc).astimezone(ZoneInfo('Europe/Berlin')).strftime('%H:%M')\n" +
+		"print(json.dumps({'n': n, 'tz': tz, 'ssl': ssl.OPENSSL_VERSION.split()[0]}))\n",
+	"rep.pl": "#!/usr/bin/perl\nuse strict;\nuse warnings;\nuse POSIX qw(floor);\nuse List::Util qw(sum);\nuse Data::Dumper;\n" +
+		"use Encode qw(encode decode);\nmy $u = decode('UTF-8', \"\\xc3\\xa4\");\nmy $b = encode('UTF-16LE', $u);\n" +
+		"print floor(7.9), ' ', sum(1, 2, 3), ' ', length($b), ' ', (Dumper([1]) =~ /1/ ? 'dumper' : ''), \"\\n\";\n",
+	"app.rb":  "#!/usr/bin/ruby\nrequire 'json'\nrequire 'digest'\nputs JSON.generate({'sha' => Digest::SHA256.hexdigest('abc')[0, 8], 'n' => [1, 2].sum})\n",
+	"app.php": "#!/usr/bin/php\n<?php\necho ctype_digit('123') ? 'digits' : 'no', ' ', iconv('UTF-8', 'ISO-8859-1', \"\\u{e4}\") === \"\\xe4\" ? 'latin1' : 'fail', \"\\n\";\n",
+	"app.tcl": "#!/usr/bin/tclsh\nputs [clock format 0 -format %Y -gmt 1]\nputs [lsort {c a b}]\nputs [string toupper hello]\n",
 	// A PNG header: its type comes only from the magic database.
 	"a.png": "\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x04\x00\x00\x00\x03\x08\x02\x00\x00\x00\x00\x00\x00\x00",
 	// "Привет" in KOI8-R.
@@ -121,7 +143,7 @@ func TestRealWorld(t *testing.T) {
 	needRoot(t)
 	data := t.TempDir()
 	for name, content := range realData {
-		if err := os.WriteFile(filepath.Join(data, name), []byte(content), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(data, name), []byte(content), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -129,7 +151,7 @@ func TestRealWorld(t *testing.T) {
 	var failures []string
 	for _, tc := range realCases {
 		for _, f := range tc.files {
-			if _, err := os.Stat(f); err != nil {
+			if _, err := os.Stat(strings.ReplaceAll(f, "$DATA", data)); err != nil {
 				t.Fatalf("%s: %s is not installed: run .ci/install-deps", tc.name, f)
 			}
 		}
@@ -165,7 +187,12 @@ func TestRealWorld(t *testing.T) {
 func realRun(t *testing.T, tc realCase, data string, traced bool) error {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "root")
-	args := append(append([]string{}, tc.files...), "--add", data+":/data", "-o", "dir:"+root)
+	sub := func(s string) string { return strings.ReplaceAll(s, "$DATA", data) }
+	var args []string
+	for _, f := range tc.files {
+		args = append(args, sub(f))
+	}
+	args = append(args, "--add", data+":/data", "-o", "dir:"+root)
 	args = append(args, tc.args...)
 	if traced {
 		args = append(args, "--trace="+strings.Join(tc.trace, " "))
@@ -189,7 +216,11 @@ func realRun(t *testing.T, tc realCase, data string, traced bool) error {
 	env := append([]string{"HOME=/tmp"}, tc.env...)
 	var out string
 	for i, step := range tc.steps {
-		stdout, stderr, err := runInRootAs(t, root, ids, env, step...)
+		var argv []string
+		for _, a := range step {
+			argv = append(argv, sub(a))
+		}
+		stdout, stderr, err := runInRootAs(t, root, ids, env, argv...)
 		out = stdout + stderr
 		last := i == len(tc.steps)-1
 		if err != nil && !(last && exitIn(err, tc.ok)) {
