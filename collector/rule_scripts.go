@@ -523,7 +523,7 @@ func (phpRule) Apply(v View, _ RuleOptions) ([]string, error) {
 		}
 		notes = append(notes, fmt.Sprintf("added %d .ini files of %s and the extensions they enable: %s", len(inis), path.Dir(confDir), strings.Join(exts, ", ")))
 		// Debian's PHP reads time zones from the system's database, not an embedded one.
-		if _, err := v.Lookup("/usr/share/zoneinfo"); err == nil && slices.Contains(lits, "/usr/share/zoneinfo") {
+		if _, err := v.Lookup("/usr/share/zoneinfo"); err == nil && slices.ContainsFunc(lits, func(l string) bool { return strings.HasPrefix(l, "/usr/share/zoneinfo/") }) {
 			if err := v.AddRootPath("/usr/share/zoneinfo", ruleOrigin("php", php+" reads the system's time zones (date.timezone)", php)); err != nil {
 				return nil, err
 			}
