@@ -319,10 +319,22 @@ func (e *pyEnv) pthFiles(o Origin) error {
 			if err := e.v.AddRootPath(p, o); err != nil {
 				return err
 			}
+			// Its "import" lines run at every start; what they import is added, not what that imports in
+			// turn (Debian's distutils-precedence.pth imports _distutils_hack, which imports setuptools only
+			// when a program asks for distutils).
 			for _, line := range strings.Split(string(text), "\n") {
-				if strings.HasPrefix(line, "import ") || strings.HasPrefix(line, "import\t") {
-					if err := e.followSource(p, []byte(line), "site", nil); err != nil {
-						return err
+				if !strings.HasPrefix(line, "import ") && !strings.HasPrefix(line, "import\t") {
+					continue
+				}
+				imports, _ := pythonImports([]byte(line))
+				for _, imp := range imports {
+					if file, parents, ok := e.find(imp.module, nil); ok && !e.done[imp.module] {
+						e.done[imp.module] = true
+						for _, f := range append(parents, file) {
+							if err := e.add(f, ruleOrigin("python", fmt.Sprintf("`%s` in %s", imp.text, p), p)); err != nil {
+								return err
+							}
+						}
 					}
 				}
 			}
