@@ -323,13 +323,17 @@ print(json.dumps(d, sort_keys=True), ctypes.CDLL(None).strlen(b"hello"))`}
 		}
 	})
 
-	t.Run("closure only", func(t *testing.T) {
+	t.Run("without a trace", func(t *testing.T) {
+		// The python rule gives the interpreter its start-up; what a -c command imports no file shows.
 		root := filepath.Join(t.TempDir(), "root")
 		buildOK(t, "/usr/bin/python3", "-o", "dir:"+root)
 		if existsInRoot(root, jsonInit) {
 			t.Errorf("%s is in the image without --trace", jsonInit)
 		}
-		mustFailInRoot(t, root, "No module named 'encodings'", "/usr/bin/python3", "-c", "import json")
+		if got := mustRunInRoot(t, root, nil, "/usr/bin/python3", "-c", "print(42)"); got != "42\n" {
+			t.Errorf("python3 -c print(42) printed %q", got)
+		}
+		mustFailInRoot(t, root, "No module named 'json'", "/usr/bin/python3", "-c", "import json")
 	})
 }
 
@@ -351,8 +355,7 @@ print Dumper({ a => 1, b => [2, 3] }), "\n";
 
 const perlWant = "floor 7\ndate 1971-01-01\nsum 31 max 9 first 5\n$VAR1 = {'a' => 1,'b' => [2,3]};\n"
 
-// TestRuntimePerl: a #!/usr/bin/perl script with XS modules, traced; without the trace perl starts but finds
-// no module.
+// TestRuntimePerl: a #!/usr/bin/perl script with XS modules, traced, and without a trace (the perl rule).
 func TestRuntimePerl(t *testing.T) {
 	needRoot(t)
 	needHostFile(t, "/usr/bin/perl")
@@ -386,13 +389,21 @@ func TestRuntimePerl(t *testing.T) {
 		}
 	})
 
-	t.Run("closure only", func(t *testing.T) {
+	t.Run("without a trace", func(t *testing.T) {
+		// The perl rule follows the script's use statements, XS objects included.
 		root := filepath.Join(t.TempDir(), "root")
 		buildOK(t, script, "-o", "dir:"+root)
 		if !existsInRoot(root, "/usr/bin/perl") {
 			t.Errorf("the script's #! interpreter /usr/bin/perl is not in the image")
 		}
-		mustFailInRoot(t, root, "Can't locate ", script)
+		for _, so := range xs {
+			if !existsInRoot(root, so) {
+				t.Errorf("the XS module %s is not in the image", so)
+			}
+		}
+		if got := mustRunInRoot(t, root, nil, script); got != perlWant {
+			t.Errorf("in the image the script printed %q, want %q", got, perlWant)
+		}
 	})
 }
 
