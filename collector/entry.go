@@ -65,6 +65,15 @@ func (e *Entry) Why() []string {
 	return out
 }
 
+// RootPath is the path in the root a file entry's content is read from, or "" (generated content, a host
+// file, a link or a directory).
+func (e *Entry) RootPath() string {
+	if s, ok := e.Source.(*rootFile); ok {
+		return "/" + s.name
+	}
+	return ""
+}
+
 // Open returns the content of a file entry, checked to be what was planned.
 func (e *Entry) Open() (io.ReadCloser, error) {
 	if e.Kind != KindFile {

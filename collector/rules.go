@@ -62,6 +62,8 @@ type View interface {
 	TreeFS() fs.FS
 	// Packages is the root's dpkg database (an error wrapping dpkg.ErrNoDatabase when it has none).
 	Packages() (*dpkg.DB, error)
+	// Entries are copies of the tree's entries, sorted by path.
+	Entries() []Entry
 	// Objects are the root paths of the programs (#! scripts, ELF inputs, script interpreters, programs rules
 	// added) and of the shared objects of the closure, in the order found.
 	Objects() (programs, libraries []string)
@@ -80,6 +82,8 @@ type RuleOptions struct {
 	Base BaseFiles
 	// LiteralBudget is how many bytes the literals rule may add (DefaultLiteralBudget when 0).
 	LiteralBudget int64
+	// NoPackageMetadata leaves the Debian package metadata (the packages rule) out.
+	NoPackageMetadata bool
 }
 
 // BaseFiles says which of the small files every real program quietly reads go into the image.
@@ -97,7 +101,7 @@ type BaseFiles struct {
 func Rules() []Rule {
 	return []Rule{accountsRule{}, nsswitchRule{}, hostsRule{}, tmpRule{}, mountpointsRule{},
 		pythonRule{}, perlRule{}, rubyRule{}, tclRule{}, phpRule{}, certsRule{}, tzdataRule{},
-		literalsRule{}, javaRule{}, shellRule{}, netdbRule{}, nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, ldcacheRule{}}
+		literalsRule{}, javaRule{}, shellRule{}, netdbRule{}, nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, packagesRule{}, ldcacheRule{}}
 }
 
 // HasRule reports whether name is a rule's name.
@@ -276,6 +280,16 @@ func (p *Planner) Packages() (*dpkg.DB, error) {
 		}))
 	})
 	return p.dpkg, p.dpkgErr
+}
+
+func (p *Planner) Entries() []Entry {
+	var out []Entry
+	for _, e := range p.tree.Entries() {
+		c := *e
+		c.Origins = slices.Clone(e.Origins)
+		out = append(out, c)
+	}
+	return out
 }
 
 func (p *Planner) Objects() (programs, libraries []string) {

@@ -37,6 +37,7 @@ type buildFlags struct {
 	certs                            string
 	force, tzdata, insecure, verbose bool
 	literalBudget                    string
+	packageMetadata                  bool
 	keepSetuid                       bool
 	registryTimeout                  time.Duration
 	credHelpers                      bool
@@ -97,6 +98,7 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 	fl.BoolVar(&b.explain, "explain", false, "print, for every file the image would hold, why (the chain of reasons) on stdout, and write nothing (-o not needed)")
 	fl.StringArrayVar(&b.noRules, "no-rule", nil, "do not apply this run-time rule (see 'scratchpack rules'); repeatable")
 	fl.StringVar(&b.gconv, "gconv", "auto", "gconv modules when iconv_open is imported: auto (common ones), all, or a comma-separated list (UTF-16,ISO8859-2)")
+	fl.BoolVar(&b.packageMetadata, "package-metadata", true, "write Debian package metadata for scanners (/var/lib/dpkg/status.d) when the root has a dpkg database")
 	fl.StringVar(&b.literalBudget, "literal-budget", "256MiB", "fail when the literals rule (paths programs name in their data) would add more than this: bytes, or with KiB, MiB, GiB")
 	fl.StringArrayVar(&b.locales, "locale", nil, "add this locale's data (C.UTF-8, de_DE.UTF-8...); repeatable")
 	fl.StringArrayVar(&b.traces, "trace", nil, "run a workload under ptrace and add every file it uses: --trace=\"CMD ARGS\", or --trace alone with the command after --; "+
@@ -278,6 +280,7 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 		return usage(fmt.Errorf("--literal-budget: %w", err))
 	}
 	s.Rules.LiteralBudget = budget
+	s.Rules.NoPackageMetadata = !b.packageMetadata
 	s.Image = collector.ImageConfig{Entrypoint: b.entrypoint, Cmd: b.cmd, Env: b.env, User: b.user, Compression: b.compression}
 	if s.Image.Labels, err = keyValues("--label", b.labels); err != nil {
 		return usage(err)

@@ -286,6 +286,10 @@ func (db *DB) canonical(p string, dirs map[string]string) string {
 	return path.Join(real, base)
 }
 
+// Canonical is p with its directories resolved in the root (the last component as given): the form in
+// which Owners compares paths, so that a registered path and the path found in the root can be matched.
+func (db *DB) Canonical(p string) string { return db.canonical(p, map[string]string{}) }
+
 // Owners returns the packages that registered the path p of the root (its directory resolved as the root's
 // links lead; the last component as given), in status order. A directory has many.
 func (db *DB) Owners(p string) []*Package {
