@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -56,6 +57,8 @@ type Spec struct {
 	RegistryTimeout time.Duration
 	// CredentialHelpers lets the base's pull use the Docker config's credential helpers.
 	CredentialHelpers bool
+	// SBOM says which software bill of materials to write, into the image and beside it.
+	SBOM SBOMSpec
 	// Sink is where the result goes; nil with Explain.
 	Sink Sink
 	// Explain, if set, receives every path's chain of reasons and nothing is written.
@@ -164,6 +167,19 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 	}
 	for _, n := range notes {
 		note(n)
+	}
+	if s.Explain == nil {
+		name := "image"
+		if len(s.Programs) > 0 {
+			name = path.Base(s.Programs[0].Path)
+		}
+		n, err := p.writeSBOM(s, name)
+		if err != nil {
+			return nil, err
+		}
+		if n != "" {
+			note(n)
+		}
 	}
 	res.Tree = p.Tree()
 	if s.Explain != nil {

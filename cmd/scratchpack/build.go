@@ -38,6 +38,7 @@ type buildFlags struct {
 	force, tzdata, insecure, verbose bool
 	literalBudget                    string
 	packageMetadata                  bool
+	sbomFormat, sbomFile             string
 	keepSetuid                       bool
 	registryTimeout                  time.Duration
 	credHelpers                      bool
@@ -98,6 +99,8 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 	fl.BoolVar(&b.explain, "explain", false, "print, for every file the image would hold, why (the chain of reasons) on stdout, and write nothing (-o not needed)")
 	fl.StringArrayVar(&b.noRules, "no-rule", nil, "do not apply this run-time rule (see 'scratchpack rules'); repeatable")
 	fl.StringVar(&b.gconv, "gconv", "auto", "gconv modules when iconv_open is imported: auto (common ones), all, or a comma-separated list (UTF-16,ISO8859-2)")
+	fl.StringVar(&b.sbomFormat, "sbom", "", "write a software bill of materials into the image: spdx (SPDX 2.3 JSON, at "+collector.SBOMPath("spdx")+") or cyclonedx (CycloneDX 1.5 JSON, at "+collector.SBOMPath("cyclonedx")+")")
+	fl.StringVar(&b.sbomFile, "sbom-file", "", "also write the SBOM to this file (format: --sbom, spdx when not given; replaced only with --force)")
 	fl.BoolVar(&b.packageMetadata, "package-metadata", true, "write Debian package metadata for scanners (/var/lib/dpkg/status.d) when the root has a dpkg database")
 	fl.StringVar(&b.literalBudget, "literal-budget", "256MiB", "fail when the literals rule (paths programs name in their data) would add more than this: bytes, or with KiB, MiB, GiB")
 	fl.StringArrayVar(&b.locales, "locale", nil, "add this locale's data (C.UTF-8, de_DE.UTF-8...); repeatable")
@@ -281,6 +284,13 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	}
 	s.Rules.LiteralBudget = budget
 	s.Rules.NoPackageMetadata = !b.packageMetadata
+	if err := collector.CheckSBOMFormat(b.sbomFormat); err != nil {
+		return usage(fmt.Errorf("--sbom: %w", err))
+	}
+	s.SBOM = collector.SBOMSpec{Format: b.sbomFormat, InImage: b.sbomFormat != "", File: b.sbomFile, Force: b.force, Tool: version()}
+	if s.SBOM.File != "" && s.SBOM.Format == "" {
+		s.SBOM.Format = "spdx"
+	}
 	s.Image = collector.ImageConfig{Entrypoint: b.entrypoint, Cmd: b.cmd, Env: b.env, User: b.user, Compression: b.compression}
 	if s.Image.Labels, err = keyValues("--label", b.labels); err != nil {
 		return usage(err)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -120,6 +121,49 @@ func TestPackageMetadata(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
+
+	t.Run("SBOMs", func(t *testing.T) {
+		var first []byte
+		for i := range 2 {
+			dir := filepath.Join(t.TempDir(), "root")
+			beside := filepath.Join(t.TempDir(), "curl.cdx.json")
+			buildOK(t, "/usr/bin/curl", "--sbom", "cyclonedx", "--sbom-file", beside, "-o", "dir:"+dir)
+			in, err := os.ReadFile(filepath.Join(dir, "var/lib/scratchpack/sbom.cdx.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := os.ReadFile(beside)
+			if err != nil || !bytes.Equal(in, out) {
+				t.Fatalf("the SBOM beside the image differs from the one in it (%v)", err)
+			}
+			if i == 0 {
+				first = in
+				var bom struct {
+					Components []struct {
+						Name, Purl string
+						Type       string
+					}
+				}
+				if err := json.Unmarshal(in, &bom); err != nil {
+					t.Fatal(err)
+				}
+				names := map[string]bool{}
+				for _, c := range bom.Components {
+					if c.Purl != "" {
+						names[c.Name] = true
+						if !strings.Contains(c.Purl, "distro=debian-") {
+							t.Errorf("purl %s has no distro", c.Purl)
+						}
+					}
+				}
+				if diff := cmp.Diff(got, names); diff != "" {
+					t.Errorf("the SBOM's packages against status.d (-status.d +sbom):\n%s", diff)
+				}
+			} else if !bytes.Equal(first, in) {
+				t.Error("two builds wrote different SBOMs")
+			}
+		}
+	})
 
 	t.Run("switched off", func(t *testing.T) {
 		off := filepath.Join(t.TempDir(), "root")
