@@ -168,15 +168,17 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 	for _, n := range notes {
 		note(n)
 	}
+	var sbomDoc []byte
 	if s.Explain == nil {
 		name := "image"
 		if len(s.Programs) > 0 {
 			name = path.Base(s.Programs[0].Path)
 		}
-		n, err := p.writeSBOM(s, name)
+		n, doc, err := p.writeSBOM(s, name)
 		if err != nil {
 			return nil, err
 		}
+		sbomDoc = doc
 		if n != "" {
 			note(n)
 		}
@@ -185,7 +187,7 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 	if s.Explain != nil {
 		return res, p.Tree().Explain(s.Explain)
 	}
-	a := Artifact{Tree: p.Tree(), MTime: s.Image.Created}
+	a := Artifact{Tree: p.Tree(), MTime: s.Image.Created, SBOM: sbomDoc, SBOMFormat: s.SBOM.Format}
 	res.Platform, _ = p.platform() // a tree output has none to say when no program tells it
 	if s.Sink.WantsImage() {
 		if a.Image, err = p.image(ctx, s); err != nil {

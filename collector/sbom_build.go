@@ -43,13 +43,13 @@ func CheckSBOMFormat(f string) error {
 }
 
 // writeSBOM makes the SBOM of the finished tree (the SBOM itself left out) and puts it where s says.
-func (p *Planner) writeSBOM(s Spec, name string) (string, error) {
+func (p *Planner) writeSBOM(s Spec, name string) (string, []byte, error) {
 	if s.SBOM.Format == "" {
-		return "", nil
+		return "", nil, nil
 	}
 	in, err := p.sbomInput(s, name)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	var data []byte
 	if s.SBOM.Format == "cyclonedx" {
@@ -58,25 +58,25 @@ func (p *Planner) writeSBOM(s Spec, name string) (string, error) {
 		data, err = sbom.SPDX(in)
 	}
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if s.SBOM.File != "" {
 		if err := writeFileAtomically(s.SBOM.File, s.SBOM.Force, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
-			return "", fmt.Errorf("writing the SBOM to %s: %w", s.SBOM.File, err)
+			return "", nil, fmt.Errorf("writing the SBOM to %s: %w", s.SBOM.File, err)
 		}
 	}
 	note := fmt.Sprintf("SBOM (%s): %d packages, %d files", s.SBOM.Format, len(in.Packages), len(in.Files))
 	if s.SBOM.InImage {
 		at := SBOMPath(s.SBOM.Format)
 		if _, err := p.AddData(at, data, 0o644, Origin{Kind: OriginConfig, Reason: "the image's software bill of materials"}); err != nil {
-			return "", err
+			return "", nil, err
 		}
 		note += ", in the image at " + at
 	}
 	if s.SBOM.File != "" {
 		note += ", written to " + s.SBOM.File
 	}
-	return note, nil
+	return note, data, nil
 }
 
 // sbomInput lists the tree's files with their digests and owning packages.

@@ -15,6 +15,9 @@ type Artifact struct {
 	Tree  *Tree
 	Image v1.Image  // set when the sink's WantsImage is true
 	MTime time.Time // every entry's time in a tree output
+	// SBOM, when set, is attached to an OCI layout or a registry image as a referrer (subject = the image).
+	SBOM       []byte
+	SBOMFormat string
 }
 
 // A Sink writes a built root somewhere: a directory, a tarball, an initramfs, an OCI layout, a docker-load

@@ -24,7 +24,15 @@ func (s *LayoutSink) Publish(_ context.Context, a Artifact) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return d.String(), WriteOCILayout(a.Image, s.Path, s.Tag, s.Force)
+	if err := WriteOCILayout(a.Image, s.Path, s.Tag, s.Force); err != nil {
+		return "", err
+	}
+	if a.SBOM != nil {
+		if err := appendLayoutReferrer(s.Path, a.Image, a.SBOM, a.SBOMFormat); err != nil {
+			return "", err
+		}
+	}
+	return d.String(), nil
 }
 
 // ArchiveSink writes the image as a `docker load` tarball tagged Ref (see WriteDockerArchive). Such an

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/scratchpack/scratchpack/internal/registry"
 )
 
 // RegistrySink pushes the image to a registry (see Push).
@@ -29,6 +31,15 @@ func (s *RegistrySink) Publish(ctx context.Context, a Artifact) (string, error) 
 	d, err := push(ctx, a.Image, s.Ref, s.Insecure, s.Progress, s.Timeout, s.CredentialHelpers)
 	if err != nil {
 		return "", err
+	}
+	if a.SBOM != nil {
+		opts := []registry.Option{registry.WithCredentialHelpers(s.CredentialHelpers)}
+		if s.Timeout > 0 {
+			opts = append(opts, registry.WithRequestTimeout(s.Timeout))
+		}
+		if err := pushReferrer(ctx, a.Image, s.Ref, s.Insecure, a.SBOM, a.SBOMFormat, opts...); err != nil {
+			return "", err
+		}
 	}
 	return d.String(), nil
 }
