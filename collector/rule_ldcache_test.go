@@ -103,15 +103,7 @@ func planRoot(t *testing.T, root rootfs.FS, prog string, adds map[string]string)
 	if err := p.AddProgram(prog); err != nil {
 		t.Fatal(err)
 	}
-	for dest, content := range adds {
-		src := filepath.Join(t.TempDir(), filepath.Base(dest))
-		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.AddHostPath(src, dest, Origin{Kind: OriginAdded, Reason: "--add"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addHostFiles(t, p, adds)
 	if len(p.Problems) > 0 {
 		t.Fatalf("the closure is incomplete: %v", p.Problems)
 	}

@@ -229,23 +229,18 @@ func (s *literalScan) scan(obj string, program bool) error {
 	if owner == nil {
 		return nil
 	}
-	f, err := s.v.Root().Open(fsName(l.RealPath))
-	if err != nil {
+	ra, size, done, ok := openRoot(s.v, l.RealPath)
+	if !ok {
 		return nil
 	}
-	defer f.Close()
-	ra, ok := f.(io.ReaderAt)
-	st, err := f.Stat()
-	if !ok || err != nil {
-		return nil
-	}
+	defer done()
 	var abs, names []string
 	var head [2]byte
 	if n, _ := ra.ReadAt(head[:], 0); n == 2 && string(head[:]) == "#!" {
-		if st.Size() > maxScriptText {
+		if size > maxScriptText {
 			return nil
 		}
-		text := make([]byte, st.Size())
+		text := make([]byte, size)
 		if _, err := ra.ReadAt(text, 0); err != nil && err != io.EOF {
 			return nil
 		}
@@ -255,7 +250,7 @@ func (s *literalScan) scan(obj string, program bool) error {
 		if program {
 			isName = func(n string) bool { _, ok := s.onPath[n]; return ok }
 		}
-		abs, names = elfStrings(ra, st.Size(), isName)
+		abs, names = elfStrings(ra, size, isName)
 	}
 	allowed := s.allowedFor(owner)
 	for _, lit := range abs {

@@ -131,18 +131,28 @@ func literalsOf(v View, p string) []string {
 	if err != nil {
 		return nil
 	}
-	f, err := v.Root().Open(fsName(l.RealPath))
-	if err != nil {
+	ra, size, done, ok := openRoot(v, l.RealPath)
+	if !ok {
 		return nil
 	}
-	defer f.Close()
-	ra, ok := f.(io.ReaderAt)
-	st, err := f.Stat()
-	if !ok || err != nil {
-		return nil
-	}
-	abs, _ := elfStrings(ra, st.Size(), nil)
+	defer done()
+	abs, _ := elfStrings(ra, size, nil)
 	return abs
+}
+
+// openRoot opens the root's regular file at the resolved path real for reading at offsets.
+func openRoot(v View, real string) (ra io.ReaderAt, size int64, done func(), ok bool) {
+	f, err := v.Root().Open(fsName(real))
+	if err != nil {
+		return nil, 0, nil, false
+	}
+	st, err := f.Stat()
+	ra, isRA := f.(io.ReaderAt)
+	if err != nil || !isRA {
+		f.Close()
+		return nil, 0, nil, false
+	}
+	return ra, st.Size(), func() { f.Close() }, true
 }
 
 // libraryNamed returns the closure's library whose file name starts with prefix, or "".

@@ -26,6 +26,14 @@ func planned(t *testing.T, o RuleOptions, adds map[string]string, files ...strin
 			t.Fatal(err)
 		}
 	}
+	addHostFiles(t, p, adds)
+	notes, err := p.ApplyRules(o)
+	return p, notes, err
+}
+
+// addHostFiles adds each content as a host file at its image path, as --add does.
+func addHostFiles(t *testing.T, p *Planner, adds map[string]string) {
+	t.Helper()
 	for dest, content := range adds {
 		src := filepath.Join(t.TempDir(), filepath.Base(dest))
 		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
@@ -35,8 +43,6 @@ func planned(t *testing.T, o RuleOptions, adds map[string]string, files ...strin
 			t.Fatal(err)
 		}
 	}
-	notes, err := p.ApplyRules(o)
-	return p, notes, err
 }
 
 func hasPrefixEntry(tr *Tree, prefix string) bool {
