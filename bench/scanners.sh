@@ -3,7 +3,7 @@
 #
 # Builds OCI layouts of curl, python3 and nginx with `scratchpack build --sbom spdx` (package metadata on, as by
 # default), then asks syft and trivy which Debian packages they find: in the image, and in the SBOM scratchpack
-# wrote (syft reads it back with `syft scan sbom:FILE`, trivy with `trivy sbom`). The truth is the set of
+# wrote (syft reads it back with `syft convert FILE`, trivy with `trivy sbom`). The truth is the set of
 # Debian packages owning a file of the image (`dpkg -S` of every file, with its merged-/usr twin) with the
 # version dpkg has installed (`dpkg-query -W`). A package counts as found when name and version match.
 #
@@ -87,11 +87,11 @@ for prog in /usr/bin/curl /usr/bin/python3 /usr/sbin/nginx; do
 
 	"$SYFT" scan -q "oci-dir:$layout" -o json 2>>"$tmp/log" |
 		jq -r '.artifacts[] | select(.type == "deb") | "\(.name) \(.version)"' | sort -u >"$tmp/$name.syft-image"
-	"$SYFT" scan -q "sbom:$sbom" -o json 2>>"$tmp/log" |
-		jq -r '.artifacts[] | select(.purl | startswith("pkg:deb/")) | "\(.name) \(.version)"' | sort -u >"$tmp/$name.syft-sbom" || true
-	"$TRIVY" image -q --input "$layout" --format cyclonedx 2>>"$tmp/log" |
+	"$SYFT" convert "$sbom" -o syft-json 2>>"$tmp/log" |
+		jq -r '.artifacts[] | select(.type == "deb") | "\(.name) \(.version)"' | sort -u >"$tmp/$name.syft-sbom" || true
+	"$TRIVY" image -q --offline-scan --skip-version-check --input "$layout" --format cyclonedx 2>>"$tmp/log" |
 		jq -r '.components[]? | select(.purl? // "" | startswith("pkg:deb/")) | "\(.name) \(.version)"' | sort -u >"$tmp/$name.trivy-image" || true
-	"$TRIVY" sbom -q --format cyclonedx "$sbom" 2>>"$tmp/log" |
+	"$TRIVY" sbom -q --offline-scan --skip-version-check --format cyclonedx "$sbom" 2>>"$tmp/log" |
 		jq -r '.components[]? | select(.purl? // "" | startswith("pkg:deb/")) | "\(.name) \(.version)"' | sort -u >"$tmp/$name.trivy-sbom" || true
 	rows+=("$(printf '| %s | %d | %d | %d | %d | %d |' "$name" "$total" \
 		"$(found "$tmp/$name.truth" "$tmp/$name.syft-image")" "$(found "$tmp/$name.truth" "$tmp/$name.syft-sbom")" \
