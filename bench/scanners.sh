@@ -82,25 +82,27 @@ for prog in /usr/bin/curl /usr/bin/python3 /usr/sbin/nginx; do
 	say "== $name"
 	"$BIN" build "$prog" --sbom spdx --sbom-file "$sbom" -o "oci:$layout:latest" >/dev/null 2>>"$tmp/log" || die "building $name failed (see $tmp/log, KEEP=1)"
 	"$BIN" build "$prog" -o "dir:$root" >/dev/null 2>>"$tmp/log" || die "building $name's root failed"
+	"$BIN" build "$prog" --package-metadata=false -o "oci:$layout-bare:latest" >/dev/null 2>>"$tmp/log" || die "building $name without metadata failed"
 	truth "$root" | sort -u >"$tmp/$name.truth"
 	total=$(wc -l <"$tmp/$name.truth")
 
 	"$SYFT" scan -q "oci-dir:$layout" -o json 2>>"$tmp/log" |
 		jq -r '.artifacts[] | select(.type == "deb") | "\(.name) \(.version)"' | sort -u >"$tmp/$name.syft-image"
+	"$SYFT" scan -q "oci-dir:$layout-bare" -o json 2>>"$tmp/log" |
+		jq -r '.artifacts[] | select(.type == "deb") | "\(.name) \(.version)"' | sort -u >"$tmp/$name.syft-bare"
 	"$SYFT" convert "$sbom" -o syft-json 2>>"$tmp/log" |
 		jq -r '.artifacts[] | select(.type == "deb") | "\(.name) \(.version)"' | sort -u >"$tmp/$name.syft-sbom" || true
 	"$TRIVY" image -q --offline-scan --skip-version-check --input "$layout" --format cyclonedx 2>>"$tmp/log" |
 		jq -r '.components[]? | select(.purl? // "" | startswith("pkg:deb/")) | "\(.name) \(.version)"' | sort -u >"$tmp/$name.trivy-image" || true
 	"$TRIVY" sbom -q --offline-scan --skip-version-check --format cyclonedx "$sbom" 2>>"$tmp/log" |
 		jq -r '.components[]? | select(.purl? // "" | startswith("pkg:deb/")) | "\(.name) \(.version)"' | sort -u >"$tmp/$name.trivy-sbom" || true
-	rows+=("$(printf '| %s | %d | %d | %d | %d | %d |' "$name" "$total" \
+	rows+=("$(printf '| %s | %d | %d | %d | %d | %d | %d |' "$name" "$total" "$(found "$tmp/$name.truth" "$tmp/$name.syft-bare")" \
 		"$(found "$tmp/$name.truth" "$tmp/$name.syft-image")" "$(found "$tmp/$name.truth" "$tmp/$name.syft-sbom")" \
 		"$(found "$tmp/$name.truth" "$tmp/$name.trivy-image")" "$(found "$tmp/$name.truth" "$tmp/$name.trivy-sbom")")")
 done
 
-printf '\nscratchpack %s, %s, syft %s, trivy %s, %s\n\n' "$(git describe --always --dirty 2>/dev/null || echo '?')" \
-	"$(. /etc/os-release && echo "$PRETTY_NAME")" "$("$SYFT" version 2>/dev/null | awk '/^Version:/ {print $2}')" \
-	"$("$TRIVY" --version 2>/dev/null | awk '/^Version:/ {print $2}')" "$(date -u +%Y-%m-%d)"
-printf '%s\n' "| image | owning packages (dpkg -S) | syft: image | syft: our SBOM | trivy: image | trivy: our SBOM |"
-printf '%s\n' "| --- | --- | --- | --- | --- | --- |"
+printf '\nscratchpack %s, %s, syft v1.57.1, trivy v0.74.0 (go install), %s\n\n' "$(git describe --always --dirty 2>/dev/null || echo '?')" \
+	"$(. /etc/os-release && echo "$PRETTY_NAME")" "$(date -u +%Y-%m-%d)"
+printf '%s\n' "| image | owning packages (dpkg -S) | syft: image without metadata | syft: image | syft: our SBOM | trivy: image | trivy: our SBOM |"
+printf '%s\n' "| --- | --- | --- | --- | --- | --- | --- |"
 printf '%s\n' "${rows[@]}"
