@@ -9,10 +9,12 @@
 #
 # The scanners are built from source at pinned versions with `go install` into $SCANNERS_BIN (default
 # $(go env GOPATH)/bin) when missing there: syft v1.57.1, trivy v0.74.0 (GOEXPERIMENT=jsonv2). That takes
-# 10+ minutes each on 2 cores, which is why this is a bench script and not part of `make test`. Nothing is
-# downloaded at scan time: syft needs no database, and trivy only lists packages (`--format cyclonedx`, no
-# vulnerability database). grype's matching needs a vulnerability database (which cannot be downloaded here);
-# it is not measured yet.
+# 10+ minutes each on 2 cores, which is why this is a bench script and not part of `make test`; grype v0.121.2
+# too. Nothing is downloaded at scan time: syft needs no database, trivy only lists packages (`--format
+# cyclonedx`, no vulnerability database), and grype matches against a small database that bench/grypedb builds
+# with grype's own writer (the real one cannot be downloaded here): one test record of CVE-2024-0727 against
+# the source package openssl in debian:12, fixed above the installed version. grype must then match libssl3
+# (a binary of openssl) through its Source: field, in the image and in the SBOM, and nothing without metadata.
 #
 # Usage: make build && ./bench/scanners.sh      Environment: KEEP=1 keeps the scratch directory.
 set -euo pipefail
@@ -42,8 +44,13 @@ if [[ ! -x $SCANNERS_BIN/trivy ]]; then
 	say "building trivy v0.74.0 (slow)"
 	GOBIN=$SCANNERS_BIN GOEXPERIMENT=jsonv2 go install github.com/aquasecurity/trivy/cmd/trivy@v0.74.0
 fi
+if [[ ! -x $SCANNERS_BIN/grype ]]; then
+	say "building grype v0.121.2 (slow)"
+	GOBIN=$SCANNERS_BIN go install github.com/anchore/grype/cmd/grype@v0.121.2
+fi
 SYFT=$SCANNERS_BIN/syft
 TRIVY=$SCANNERS_BIN/trivy
+GRYPE=$SCANNERS_BIN/grype
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/scratchpack-bench-scanners.XXXXXX")
 if [[ ${KEEP:-0} == 1 ]]; then
@@ -52,6 +59,15 @@ else
 	trap 'rm -rf "$tmp"' EXIT
 fi
 export TRIVY_CACHE_DIR=$tmp/trivy-cache SYFT_CHECK_FOR_APP_UPDATE=false
+export GRYPE_DB_CACHE_DIR=$tmp/grypedb GRYPE_DB_AUTO_UPDATE=false GRYPE_DB_VALIDATE_AGE=false GRYPE_CHECK_FOR_APP_UPDATE=false
+say "building the test vulnerability database (bench/grypedb)"
+(cd bench/grypedb && GRYPEDB_OUT=$GRYPE_DB_CACHE_DIR go test -count=1 ./... >/dev/null) || die "building the grype database failed"
+# grype_libssl3 SOURCE: how grype matched CVE-2024-0727 to libssl3 in SOURCE ("none" when it did not).
+grype_libssl3() {
+	"$GRYPE" -q "$1" -o json 2>>"$tmp/log" |
+		jq -r '[.matches[] | select(.vulnerability.id == "CVE-2024-0727" and .artifact.name == "libssl3") | .matchDetails[0].type] | first // "none"'
+}
+grows=()
 
 # truth ROOT: "name version" of every Debian package owning a file of the built root.
 truth() {
@@ -96,13 +112,19 @@ for prog in /usr/bin/curl /usr/bin/python3 /usr/sbin/nginx; do
 		jq -r '.components[]? | select(.purl? // "" | startswith("pkg:deb/")) | "\(.name) \(.version)"' | sort -u >"$tmp/$name.trivy-image" || true
 	"$TRIVY" sbom -q --offline-scan --skip-version-check --format cyclonedx "$sbom" 2>>"$tmp/log" |
 		jq -r '.components[]? | select(.purl? // "" | startswith("pkg:deb/")) | "\(.name) \(.version)"' | sort -u >"$tmp/$name.trivy-sbom" || true
+	if [[ $name == curl ]]; then
+		grows+=("$(printf '| %s | %s | %s | %s |' "$name" "$(grype_libssl3 "oci-dir:$layout-bare")" "$(grype_libssl3 "oci-dir:$layout")" "$(grype_libssl3 "sbom:$sbom")")")
+	fi
 	rows+=("$(printf '| %s | %d | %d | %d | %d | %d | %d |' "$name" "$total" "$(found "$tmp/$name.truth" "$tmp/$name.syft-bare")" \
 		"$(found "$tmp/$name.truth" "$tmp/$name.syft-image")" "$(found "$tmp/$name.truth" "$tmp/$name.syft-sbom")" \
 		"$(found "$tmp/$name.truth" "$tmp/$name.trivy-image")" "$(found "$tmp/$name.truth" "$tmp/$name.trivy-sbom")")")
 done
 
-printf '\nscratchpack %s, %s, syft v1.57.1, trivy v0.74.0 (go install), %s\n\n' "$(git describe --always --dirty 2>/dev/null || echo '?')" \
+printf '\nscratchpack %s, %s, syft v1.57.1, trivy v0.74.0, grype v0.121.2 (go install), %s\n\n' "$(git describe --always --dirty 2>/dev/null || echo '?')" \
 	"$(. /etc/os-release && echo "$PRETTY_NAME")" "$(date -u +%Y-%m-%d)"
 printf '%s\n' "| image | owning packages (dpkg -S) | syft: image without metadata | syft: image | syft: our SBOM | trivy: image | trivy: our SBOM |"
 printf '%s\n' "| --- | --- | --- | --- | --- | --- | --- |"
 printf '%s\n' "${rows[@]}"
+printf '\n%s\n' "| image | grype: CVE-2024-0727 on libssl3, image without metadata | image | our SBOM |"
+printf '%s\n' "| --- | --- | --- | --- |"
+printf '%s\n' "${grows[@]}"
