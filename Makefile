@@ -50,7 +50,7 @@ demo: build tools ## build the dynamically-linked hello world, pack it FROM scra
 	@if [ "$$(id -u)" = 0 ]; then chroot fixtures/build/demo-root /hello; \
 	  else unshare -r chroot fixtures/build/demo-root /hello; fi
 
-fuzz: ## fuzz every parser of hostile input for FUZZTIME each (ELF, ld.so.cache and its writer, ld.so.conf, image layers, nsswitch.conf, outputs, accounts, tree writers)
+fuzz: ## fuzz every parser of hostile input for FUZZTIME each (ELF, ld.so.cache and its writer, ld.so.conf, image layers, nsswitch.conf, outputs, accounts, tree writers, script parsers, dpkg database)
 	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzNewBinary$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzParseLDCache$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./elfdeps -run '^$$' -fuzz '^FuzzLDSoConf$$' -fuzztime $(FUZZTIME)
@@ -60,6 +60,8 @@ fuzz: ## fuzz every parser of hostile input for FUZZTIME each (ELF, ld.so.cache 
 	$(GO) test ./collector -run '^$$' -fuzz '^FuzzParseDest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./collector -run '^$$' -fuzz '^FuzzAccounts$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./collector -run '^$$' -fuzz '^FuzzTreeWriters$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./collector -run '^$$' -fuzz '^FuzzScriptParsers$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./collector/dpkg -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
 
 bench: build ## deps over the system corpus vs libtree and ldd; build of a large closure vs tar+gzip and crane
 	./bench/deps.sh && ./bench/build.sh

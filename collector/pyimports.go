@@ -1,7 +1,9 @@
 package collector
 
 import (
+	"bytes"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -23,8 +25,9 @@ type pyImport struct {
 func pythonImports(src []byte) (imports []pyImport, dynamic []int) {
 	// __import__("name") and importlib.import_module("name") with a literal name are imports too.
 	literal := map[int]bool{}
+	lineOf := lineIndex(src)
 	for _, m := range pyLiteralImport.FindAllSubmatchIndex(src, -1) {
-		line := 1 + strings.Count(string(src[:m[0]]), "\n")
+		line := lineOf(m[0])
 		literal[line] = true
 		imports = append(imports, pyImport{module: string(src[m[2]:m[3]]), line: line, text: string(src[m[0]:m[1]])})
 	}
@@ -136,7 +139,7 @@ func pythonStatements(src []byte) []pyStatement {
 						break
 					}
 				}
-				if strings.HasPrefix(string(src[j:min(j+len(q), len(src))]), q) {
+				if bytes.HasPrefix(src[j:], []byte(q)) {
 					j += len(q) - 1
 					break
 				}
@@ -174,4 +177,18 @@ func pythonStatements(src []byte) []pyStatement {
 	}
 	flush()
 	return out
+}
+
+// lineIndex returns a function giving the 1-based line number of a byte offset of text, in logarithmic time
+// (a hostile script with many statements must not take quadratic time).
+func lineIndex[T string | []byte](text T) func(off int) int {
+	var nl []int
+	for i := 0; i < len(text); i++ {
+		if text[i] == '\n' {
+			nl = append(nl, i)
+		}
+	}
+	return func(off int) int {
+		return 1 + sort.SearchInts(nl, off)
+	}
 }

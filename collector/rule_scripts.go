@@ -238,7 +238,7 @@ func perlStatements(text []byte) []modStatement {
 		b.WriteString(line + "\n")
 	}
 	code := b.String()
-	lineOf := func(i int) int { return 1 + strings.Count(code[:i], "\n") }
+	lineOf := lineIndex(code)
 	var out []modStatement
 	for _, m := range perlUse.FindAllStringSubmatchIndex(code, -1) {
 		name := code[m[4]:m[5]]
@@ -399,12 +399,13 @@ func (rubyRule) Apply(v View, _ RuleOptions) ([]string, error) {
 		},
 		imports: func(text []byte) []modStatement {
 			var out []modStatement
+			lineOf := lineIndex(text)
 			for _, x := range rubyRequire.FindAllSubmatchIndex(text, -1) {
-				out = append(out, modStatement{name: string(text[x[4]:x[5]]), line: 1 + strings.Count(string(text[:x[0]]), "\n"),
+				out = append(out, modStatement{name: string(text[x[4]:x[5]]), line: lineOf(x[0]),
 					text: strings.TrimSpace(string(text[x[0]:x[1]]))})
 			}
 			for _, x := range rubyDyn.FindAllIndex(text, -1) {
-				out = append(out, modStatement{line: 1 + strings.Count(string(text[:x[0]]), "\n"), dynamic: true})
+				out = append(out, modStatement{line: lineOf(x[0]), dynamic: true})
 			}
 			return out
 		}}

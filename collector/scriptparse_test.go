@@ -1,7 +1,9 @@
 package collector
 
 import (
+	"bytes"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -61,5 +63,43 @@ func TestPerlStatements(t *testing.T) {
 	want := []string{"strict", "POSIX", "Foo::Bar", "parent", "base", "Base::Class", "A::B", "C", "dynamic"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("statements (-want +got):\n%s", diff)
+	}
+}
+
+// FuzzScriptParsers: whatever a script holds, the Python and Perl statement parsers neither panic nor
+// return a module name that is not one.
+func FuzzScriptParsers(f *testing.F) {
+	f.Add([]byte("import os, sys as s\nfrom . import x\nfrom (a) import b\n\"\"\"unterminated"))
+	f.Add([]byte("use strict;\nrequire Foo::Bar;\n=pod\nuse X;\n=cut\nuse parent qw(A B);\n__END__\n"))
+	f.Add([]byte("from x import (\n a,\n b\\\n)\n'''\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		imports, _ := pythonImports(src)
+		for _, imp := range imports {
+			if imp.module != "" && !isDottedName(imp.module) {
+				t.Fatalf("python: module %q", imp.module)
+			}
+		}
+		for _, st := range perlStatements(src) {
+			if !st.dynamic && st.name == "" {
+				t.Fatalf("perl: empty module name")
+			}
+		}
+	})
+}
+
+// TestScriptParsersLinear: a 1 MiB script of statements parses in linear time (a quadratic line count took
+// minutes); the bound only catches a hang.
+func TestScriptParsersLinear(t *testing.T) {
+	src := bytes.Repeat([]byte("use A::B;\nrequire C;\nimport x\n__import__('y')\n"), 1<<20/48)
+	done := make(chan struct{})
+	go func() {
+		pythonImports(src)
+		perlStatements(src)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("parsing a 1 MiB script did not finish in 20 s")
 	}
 }

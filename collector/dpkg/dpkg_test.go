@@ -139,3 +139,30 @@ func TestReadErrors(t *testing.T) {
 		t.Errorf("a malformed status: error %v does not name the file", err)
 	}
 }
+
+// FuzzRead: a hostile status file, list or diversions file never makes Read panic, and an error names the file.
+func FuzzRead(f *testing.F) {
+	f.Add([]byte(status), []byte("/usr/bin/app\n"), []byte("/usr/bin/sh\n/usr/bin/sh.app\ndash\n"))
+	f.Add([]byte("Package: a\nStatus: install ok installed\n\n\n"), []byte{}, []byte("x\n"))
+	f.Fuzz(func(t *testing.T, st, list, div []byte) {
+		root := fstest.MapFS{
+			"var/lib/dpkg/status":         {Data: st},
+			"var/lib/dpkg/info/app.list":  {Data: list},
+			"var/lib/dpkg/info/a.list":    {Data: list},
+			"var/lib/dpkg/diversions":     {Data: div},
+			"var/lib/dpkg/info/a.md5sums": {Data: list},
+		}
+		db, err := Read(root, WithResolver(mergedUsr))
+		if err != nil {
+			if !strings.Contains(err.Error(), "/var/lib/dpkg/") {
+				t.Fatalf("error %v does not name a file", err)
+			}
+			return
+		}
+		for _, p := range db.Packages {
+			db.Relations(p, "Depends", "Recommends")
+			_, _ = db.MD5Sums(p)
+		}
+		db.Owners("/usr/bin/app")
+	})
+}
