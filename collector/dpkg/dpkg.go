@@ -14,11 +14,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"pault.ag/go/debian/control"
 	"pault.ag/go/debian/dependency"
@@ -43,8 +45,6 @@ type Package struct {
 	MultiArch string // Multi-Arch: same, foreign, allowed or ""
 	// Fields is the status stanza as dpkg wrote it, in its order.
 	Fields control.Paragraph
-	// Files are the paths the package registered (info/PKG.list), as dpkg wrote them.
-	Files []string
 
 	infoName string // the info/ file stem
 }
@@ -58,8 +58,12 @@ type DB struct {
 	Packages []*Package // installed packages, in status order
 	byName   map[string][]*Package
 	provides map[string][]*Package
-	owners   map[string][]*Package // resolved path -> packages that registered it
-	resolve  func(string) (string, error)
+	// owners maps the FNV-64a hash of each resolved registered path to the packages that registered it: a
+	// whole system registers some 100,000 paths, and a build keeps its memory small.
+	owners  map[uint64][]*Package
+	resolve func(string) (string, error)
+	topMu   sync.Mutex
+	top     map[string]string // resolved top-level directories
 }
 
 // Option configures Read.
@@ -69,7 +73,7 @@ type options struct {
 	resolve func(string) (string, error)
 }
 
-// WithResolver gives Read the way to resolve a directory path inside the root, following its symbolic
+// WithResolver gives Read the way to resolve a top-level directory inside the root, following its symbolic
 // links (a merged-/usr /lib -> usr/lib). Without one, paths are taken as dpkg registered them.
 func WithResolver(resolve func(dir string) (real string, err error)) Option {
 	return func(o *options) { o.resolve = resolve }
@@ -82,8 +86,8 @@ func Read(fsys fs.FS, opts ...Option) (*DB, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	db := &DB{fsys: fsys, byName: map[string][]*Package{}, provides: map[string][]*Package{}, owners: map[string][]*Package{},
-		resolve: o.resolve}
+	db := &DB{fsys: fsys, byName: map[string][]*Package{}, provides: map[string][]*Package{}, owners: map[uint64][]*Package{},
+		resolve: o.resolve, top: map[string]string{}}
 	stanzas, err := db.readStatus()
 	if err != nil {
 		return nil, err
@@ -119,19 +123,19 @@ func Read(fsys fs.FS, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	dirs := map[string]string{} // a registered directory -> its resolved path
 	for _, p := range db.Packages {
 		files, err := db.readInfoLines(p.infoName + ".list")
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
-		p.Files = files
 		for _, f := range files {
 			if d, ok := diversions[f]; ok && d.by != p.Name {
 				f = d.to // this package's file lives at the diversion's target
 			}
-			real := db.canonical(f, dirs)
-			db.owners[real] = append(db.owners[real], p)
+			key := db.key(f)
+			if o := db.owners[key]; len(o) == 0 || o[len(o)-1] != p {
+				db.owners[key] = append(o, p)
+			}
 		}
 	}
 	return db, nil
@@ -267,41 +271,82 @@ func (db *DB) readSmall(name string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// canonical is p with its directory resolved in the root (the last component is kept: a registered path
-// may itself be a link).
-func (db *DB) canonical(p string, dirs map[string]string) string {
-	if db.resolve == nil || p == "/" || p == "/." {
-		return path.Clean(p)
+// canonical is p with its top-level directory resolved in the root (merged /usr's /lib -> usr/lib, /bin,
+// /sbin, /lib64): a registered path and the path the root resolves it to then match. Deeper directories are
+// taken as registered: resolving every registered directory would make a build hold the listings of the
+// whole root (a system registers some 10,000 directories). top caches the resolved top-level directories.
+func (db *DB) canonical(p string, top map[string]string) string {
+	p = path.Clean(p)
+	if db.resolve == nil || p == "/" {
+		return p
 	}
-	dir, base := path.Split(path.Clean(p))
-	dir = path.Clean(dir)
-	real, ok := dirs[dir]
+	first, rest, ok := strings.Cut(p[1:], "/")
 	if !ok {
+		return p // a top-level entry itself is taken as given
+	}
+	dir := "/" + first
+	real, seen := top[dir]
+	if !seen {
 		var err error
 		if real, err = db.resolve(dir); err != nil {
 			real = dir
 		}
-		dirs[dir] = real
+		top[dir] = real
 	}
-	return path.Join(real, base)
+	return path.Join(real, rest)
 }
 
-// Canonical is p with its directories resolved in the root (the last component as given): the form in
-// which Owners compares paths, so that a registered path and the path found in the root can be matched.
-func (db *DB) Canonical(p string) string { return db.canonical(p, map[string]string{}) }
+// Canonical is p with its top-level directory resolved in the root (the rest as given): the form in which
+// Owners compares paths, so that a registered path and the path found in the root can be matched.
+func (db *DB) Canonical(p string) string {
+	db.topMu.Lock()
+	defer db.topMu.Unlock()
+	return db.canonical(p, db.top)
+}
+
+// pathKey is the index key of a resolved path.
+func pathKey(p string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(p))
+	return h.Sum64()
+}
+
+// key is pathKey(db.canonical(p)) for a registered path, computed without building the canonical string
+// (Read does it for every registered path; dpkg writes them clean).
+func (db *DB) key(p string) uint64 {
+	clean := len(p) > 1 && p[0] == '/' && !strings.Contains(p, "//") && !strings.Contains(p, "/./") &&
+		!strings.Contains(p, "/../") && !strings.HasSuffix(p, "/") && !strings.HasSuffix(p, "/.") && !strings.HasSuffix(p, "/..")
+	if !clean || db.resolve == nil {
+		return pathKey(db.canonical(p, db.top))
+	}
+	first, rest, ok := strings.Cut(p[1:], "/")
+	if !ok {
+		return pathKey(p)
+	}
+	real := db.canonical("/"+first+"/x", db.top) // resolves and caches the top-level directory
+	h := fnv.New64a()
+	h.Write([]byte(real[:len(real)-1]))
+	h.Write([]byte(rest))
+	return h.Sum64()
+}
 
 // Owners returns the packages that registered the path p of the root (its directory resolved as the root's
 // links lead; the last component as given), in status order. A directory has many.
 func (db *DB) Owners(p string) []*Package {
-	return slices.Clone(db.owners[db.canonical(p, map[string]string{})])
+	return slices.Clone(db.owners[pathKey(db.Canonical(p))])
 }
 
 // Owner returns the one package that registered the file p, or nil when none or several did.
 func (db *DB) Owner(p string) *Package {
-	if o := db.owners[db.canonical(p, map[string]string{})]; len(o) == 1 {
+	if o := db.owners[pathKey(db.Canonical(p))]; len(o) == 1 {
 		return o[0]
 	}
 	return nil
+}
+
+// Files returns the paths p registered (info/PKG.list), as dpkg wrote them.
+func (db *DB) Files(p *Package) ([]string, error) {
+	return db.readInfoLines(p.infoName + ".list")
 }
 
 // Named returns the installed packages called name (one per architecture), or that provide it.
