@@ -285,14 +285,12 @@ func (p *Planner) rootCredential(user string) (*syscall.Credential, error) {
 		if err != nil {
 			return 0, false
 		}
-		for _, line := range strings.Split(string(data), "\n") {
-			f := strings.Split(line, ":")
-			if len(f) > idx && f[0] == key {
-				n, err := strconv.Atoi(f[idx])
-				return n, err == nil
-			}
+		f := firstLine(data, func(f []string) bool { return len(f) > idx && f[0] == key })
+		if f == nil {
+			return 0, false
 		}
-		return 0, false
+		n, err := strconv.Atoi(f[idx])
+		return n, err == nil
 	}
 	uid, err := strconv.Atoi(name)
 	gid := uid

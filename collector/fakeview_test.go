@@ -34,6 +34,7 @@ func (v *fakeView) LoaderDirs(string) ([]string, []string, error) {
 func (v *fakeView) TreeFS() fs.FS                      { return nil }
 func (v *fakeView) Packages() (*dpkg.DB, error)        { return nil, dpkg.ErrNoDatabase }
 func (v *fakeView) Objects() (programs, libs []string) { return nil, nil }
+func (v *fakeView) Scripts() []Script                  { return nil }
 func (v *fakeView) Entries() []Entry                   { return nil }
 
 func (v *fakeView) ReadEntry(p string) ([]byte, error) {

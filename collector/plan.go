@@ -50,8 +50,8 @@ type Planner struct {
 	// loaderNeeds are, per interpreter, the closure's objects it reaches only through the root's loader
 	// configuration (elfdeps.Object.NeedsConfig), for the ld.so.cache rule.
 	loaderNeeds []LoaderNeed
-	// scripts are the #! scripts of the plan, root paths, in the order added.
-	scripts []string
+	// scripts are the #! scripts of the plan, in the order added.
+	scripts []Script
 	// dlopened are the shared libraries added by rules, literals, traces or --add (not FILE inputs), which a
 	// program loads by path; dlopenProblems what resolving each alone found missing.
 	dlopened       []string
@@ -324,8 +324,8 @@ func (p *Planner) addScript(l elfdeps.Lookup, interp, arg string, o Origin, dept
 	if depth == 0 && o.Kind == OriginInput {
 		p.programImages = append(p.programImages, image)
 	}
-	if !slices.Contains(p.scripts, l.Path) {
-		p.scripts = append(p.scripts, l.Path)
+	if !slices.ContainsFunc(p.scripts, func(s Script) bool { return s.Path == l.Path }) {
+		p.scripts = append(p.scripts, Script{Path: l.Path, Interp: strings.TrimSpace(interp + " " + arg)})
 	}
 	byScript := func(root, reason string) Origin {
 		return Origin{Kind: OriginInterpreter, RootPath: root, By: image, Reason: reason}

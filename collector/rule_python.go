@@ -72,7 +72,7 @@ func (pythonRule) Apply(v View, _ RuleOptions) ([]string, error) {
 		seen[l.RealPath] = true
 		version := m[1] + "." + m[2]
 		env := &pyEnv{v: v, interp: l.RealPath, version: version, path: pythonPath(l.RealPath, version),
-			abi: "cpython-" + m[1] + m[2] + "-" + machineTriplet(v, l.RealPath), done: map[string]bool{}}
+			abi: "cpython-" + m[1] + m[2] + "-" + machineTriplet(v), done: map[string]bool{}}
 		if _, err := v.Lookup(path.Join(env.path[1], "os.py")); err != nil {
 			notes = append(notes, fmt.Sprintf("%s: no %s/os.py in the root: its standard library is not where it looks", prog, env.path[1]))
 			continue
@@ -97,13 +97,9 @@ func (pythonRule) Apply(v View, _ RuleOptions) ([]string, error) {
 	if len(envs) == 0 {
 		return notes, nil
 	}
-	for _, script := range programs {
+	for _, script := range scriptsOf(v, "python") {
 		text, err := v.ReadRootFile(script)
-		if err != nil || !strings.HasPrefix(string(text), "#!") {
-			continue
-		}
-		first, _, _ := strings.Cut(string(text), "\n")
-		if !strings.Contains(first, "python") {
+		if err != nil {
 			continue
 		}
 		env := envs[0]
@@ -133,7 +129,7 @@ func (pythonRule) Apply(v View, _ RuleOptions) ([]string, error) {
 }
 
 // machineTriplet is the multiarch triplet of the interpreter's libc directory ("x86_64-linux-gnu").
-func machineTriplet(v View, interp string) string {
+func machineTriplet(v View) string {
 	for _, lib := range v.Libraries() {
 		if path.Base(lib) == "libc.so.6" {
 			if t := path.Base(path.Dir(lib)); strings.Contains(t, "-linux-") {

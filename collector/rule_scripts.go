@@ -98,16 +98,10 @@ func isELFText(b []byte) bool { return len(b) >= 4 && string(b[:4]) == "\x7fELF"
 
 // scriptsOf returns the #! scripts of the image whose interpreter line contains word.
 func scriptsOf(v View, word string) []string {
-	programs, _ := v.Objects()
 	var out []string
-	for _, p := range programs {
-		head, err := v.ReadRootFile(p)
-		if err != nil || !strings.HasPrefix(string(head), "#!") {
-			continue
-		}
-		first, _, _ := strings.Cut(string(head), "\n")
-		if strings.Contains(first, word) {
-			out = append(out, p)
+	for _, s := range v.Scripts() {
+		if strings.Contains(s.Interp, word) {
+			out = append(out, s.Path)
 		}
 	}
 	return out
@@ -285,7 +279,7 @@ func (perlRule) Apply(v View, _ RuleOptions) ([]string, error) {
 		return []string{perls[0] + ": no compiled-in library directories found; modules are not followed"}, nil
 	}
 	libperl := where
-	inc := perlINC(machineTriplet(v, where), full)
+	inc := perlINC(machineTriplet(v), full)
 	m := &modFollower{v: v, rule: "perl", path: inc, done: map[string]bool{}, imports: perlStatements,
 		files: func(dir, name string) []string {
 			return []string{path.Join(dir, strings.ReplaceAll(name, "::", "/")+".pm")}

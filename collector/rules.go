@@ -67,6 +67,8 @@ type View interface {
 	// Objects are the root paths of the programs (#! scripts, ELF inputs, script interpreters, programs rules
 	// added) and of the shared objects of the closure, in the order found.
 	Objects() (programs, libraries []string)
+	// Scripts are the #! scripts of the plan with their interpreter lines.
+	Scripts() []Script
 }
 
 // RuleOptions tunes the rules.
@@ -293,8 +295,18 @@ func (p *Planner) Entries() []Entry {
 }
 
 func (p *Planner) Objects() (programs, libraries []string) {
-	return append(slices.Clone(p.scripts), p.programPaths...), slices.Clone(p.libraries)
+	for _, s := range p.scripts {
+		programs = append(programs, s.Path)
+	}
+	return append(programs, p.programPaths...), slices.Clone(p.libraries)
 }
+
+// Script is a #! script of the plan: its root path and its interpreter line ("/usr/bin/env python3").
+type Script struct {
+	Path, Interp string
+}
+
+func (p *Planner) Scripts() []Script { return slices.Clone(p.scripts) }
 
 // unixMode turns chmod(2) bits into an fs.FileMode.
 func unixMode(m uint32) fs.FileMode {
