@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,6 +28,12 @@ import (
 type Spec struct {
 	// Root is where programs and their closures are read from (a directory or an image).
 	Root rootfs.FS
+	// Platforms, instead of Root, build one image per platform, each from its own root with Adds and the
+	// platform's own adds, concurrently, published as one image index (OCI layout or registry: see
+	// IndexSink). Each program's ELF machine must be its platform's. One platform builds its image alone.
+	Platforms []PlatformRoot
+	// declaredPlatform: Image.Platform is the platform root's, which the programs must match.
+	declaredPlatform bool
 	// Programs are the ELF programs or #! scripts to put in.
 	Programs []Program
 	// Adds are host files or trees to put in.
@@ -103,17 +110,23 @@ type Result struct {
 	Notes    []string
 	Output   string      // what the sink returned: the path written or the image digest (one line per sink)
 	Platform v1.Platform // the image's, or the first program's (zero when unknown)
+	// Children are a multi-platform build's results, one per platform in the index's order (each with its
+	// tree, notes and platform; Output the child image's digest). Tree is then nil.
+	Children []*Result
 }
 
 // Build runs the pipeline: plan the programs' closures in the root, add the host files and what traces
 // used, apply the rules, then make the image if the sink wants one and publish. Every input is checked
 // before anything runs or is written.
 func Build(ctx context.Context, s Spec) (*Result, error) {
-	if s.Root == nil {
+	if s.Root == nil && len(s.Platforms) == 0 {
 		return nil, errors.New("no root to build from")
 	}
 	if err := s.Check(); err != nil {
 		return nil, err
+	}
+	if len(s.Platforms) > 0 {
+		return buildPlatforms(ctx, s)
 	}
 	log := s.Log
 	if log == nil {
@@ -128,6 +141,9 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 	if len(s.CPUs) > 0 {
 		popts = append(popts, WithCPUs(s.CPUs...))
 	}
+	if hp := hostPrograms(s.Root, s.Adds); len(hp) > 0 {
+		popts = append(popts, WithHostPrograms(hp))
+	}
 	p, err := NewPlanner(s.Root, popts...)
 	if err != nil {
 		return nil, err
@@ -139,6 +155,11 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 	}
 	for _, a := range s.Adds {
 		if err := p.AddHostPath(a.Src, a.Dest, Origin{Kind: OriginAdded, RootPath: a.Src, Reason: "added from " + a.Src}); err != nil {
+			return nil, err
+		}
+	}
+	if s.declaredPlatform {
+		if err := p.checkPlatformMatch(s.Image.Platform); err != nil {
 			return nil, err
 		}
 	}
@@ -260,6 +281,9 @@ func (s Spec) Check() error {
 		if err := s.Sink.Check(); err != nil {
 			return err
 		}
+	}
+	if len(s.Platforms) > 0 {
+		return s.checkPlatforms()
 	}
 	return nil
 }
@@ -396,8 +420,10 @@ func (p *Planner) image(ctx context.Context, s Spec) (img v1.Image, err error) {
 	if cfg.WorkingDir == "" {
 		cfg.WorkingDir = s.WorkDir
 	}
-	if cfg.Entrypoint == nil && len(p.programImages) > 0 {
-		cfg.Entrypoint = []string{p.programImages[0]}
+	if cfg.Entrypoint == nil {
+		if first := slices.Concat(p.programImages, p.addedPrograms); len(first) > 0 {
+			cfg.Entrypoint = first[:1]
+		}
 	}
 	if cfg.Platform.Architecture == "" {
 		if cfg.Platform, err = p.platform(); err != nil {
@@ -431,6 +457,8 @@ func spoolDir(s Sink) string {
 		return filepath.Dir(s.Path)
 	case *ArchiveSink:
 		return filepath.Dir(s.Path)
+	case *captureSink:
+		return s.spool
 	case multiSink:
 		for _, one := range s {
 			if d := spoolDir(one); d != "" {

@@ -37,6 +37,10 @@ type Planner struct {
 	programs      []*elfdeps.File
 	programPaths  []string
 	programImages []string
+	// hostFiles are host files the root shows at image paths (WithHostPrograms); addedPrograms the image
+	// paths of those added, in order (an entrypoint when no program is given).
+	hostFiles     map[string]string
+	addedPrograms []string
 	// Warnings are what a build should tell: programs placed where they may not find their data.
 	Warnings []string
 	// libraries records every shared object path in the closure (for rules such as the CA bundle's), in
@@ -100,6 +104,17 @@ type planOptions struct {
 	log        *slog.Logger
 	keepOwners *bool
 	keepSetuid bool
+	hostFiles  map[string]string
+}
+
+// WithHostPrograms shows host files inside the root at image paths (rootfs.WithHostFiles) for resolving:
+// an ELF program built outside the root (a cross-compiled service) that AddHostPath puts at one of those
+// paths gets its closure from the root, found from where it will be in the image.
+func WithHostPrograms(files map[string]string) PlanOption {
+	return func(o *planOptions) error {
+		o.hostFiles = files
+		return nil
+	}
 }
 
 // WithKeepSetuid keeps the setuid, setgid and sticky bits of regular files, which are removed by default
@@ -187,7 +202,14 @@ func NewPlanner(root rootfs.FS, opts ...PlanOption) (*Planner, error) {
 	if o.keepOwners != nil {
 		p.keepOwners = *o.keepOwners
 	}
-	first, err := elfdeps.New(root, append(slices.Clone(o.resolve), elfdeps.WithCPU(o.cpus[0]))...)
+	if len(o.hostFiles) > 0 {
+		ov, err := rootfs.WithHostFiles(root, o.hostFiles)
+		if err != nil {
+			return nil, err
+		}
+		p.root, p.hostFiles = ov, o.hostFiles
+	}
+	first, err := elfdeps.New(p.root, append(slices.Clone(o.resolve), elfdeps.WithCPU(o.cpus[0]))...)
 	if err != nil {
 		return nil, err
 	}
@@ -965,16 +987,29 @@ func (p *Planner) hostClosureIfELF(ip, hp string, o Origin) error {
 	// be in the image by resolving a root path when there is one, else the host file's own view.
 	// It is already in the tree at ip; its closure is added, and what it finds through $ORIGIN moves with it.
 	at := placement{dest: ip}
-	if p.rootDir == "/" {
-		return p.addProgram(hp, o, 0, at)
-	}
-	if p.rootDir != "" {
+	var file string
+	switch {
+	case p.hostFiles[ip] == hp:
+		file = ip // the root shows it there (WithHostPrograms)
+	case p.rootDir == "/":
+		file = hp
+	case p.rootDir != "":
 		if rel, ok := strings.CutPrefix(hp, p.rootDir+string(filepath.Separator)); ok {
-			return p.addProgram("/"+filepath.ToSlash(rel), o, 0, at)
+			file = "/" + filepath.ToSlash(rel)
 		}
 	}
-	return fmt.Errorf("%s (added as %s) is a dynamically-linked ELF file from outside the root %s: its libraries "+
-		"cannot be resolved there; put it inside the root first", hp, ip, p.root)
+	if file == "" {
+		return fmt.Errorf("%s (added as %s) is a dynamically-linked ELF file from outside the root %s: its libraries "+
+			"cannot be resolved there (see WithHostPrograms)", hp, ip, p.root)
+	}
+	n := len(p.programs)
+	if err := p.addProgram(file, o, 0, at); err != nil {
+		return err
+	}
+	if len(p.programs) > n && p.programs[n].Interp != "" {
+		p.addedPrograms = append(p.addedPrograms, ip)
+	}
+	return nil
 }
 
 // relocationHints are what a program does when it finds its data relative to its own location.

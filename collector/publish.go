@@ -48,6 +48,28 @@ func WriteOCILayout(img v1.Image, dir, tag string, force bool) error {
 	})
 }
 
+// WriteOCIIndexLayout writes an image index as an OCI image layout at dir: index.json names the index
+// (tagged tag when not ""), whose children are in the layout's blobs. It replaces dir as WriteOCILayout does.
+func WriteOCIIndexLayout(idx v1.ImageIndex, dir, tag string, force bool) error {
+	var opts []layout.Option
+	if tag != "" {
+		opts = append(opts, layout.WithAnnotations(map[string]string{refNameAnnotation: tag}))
+	}
+	return replaceAtomically(dir, force, func(tmp string) error {
+		p, err := layout.Write(tmp, empty.Index)
+		if err == nil {
+			err = p.AppendIndex(idx, opts...)
+		}
+		if err == nil {
+			err = normalizeModes(tmp)
+		}
+		if err != nil {
+			return fmt.Errorf("writing the OCI layout %s: %w", dir, err)
+		}
+		return nil
+	})
+}
+
 // normalizeModes gives every file of a written tree 0644 and every directory 0755, less the umask (as the
 // tar and cpio outputs get it from open(2)): independent of how go-containerregistry created each one, and
 // never more open than the user asked for (an added 0600 secret must not become world-readable on disk).
@@ -139,4 +161,26 @@ func push(ctx context.Context, img v1.Image, ref string, insecure bool, progress
 		return v1.Hash{}, fmt.Errorf("pushing %s: %w", r, err)
 	}
 	return d, nil
+}
+
+// pushIndex pushes an image index and its children to ref, as push does an image.
+func pushIndex(ctx context.Context, idx v1.ImageIndex, ref string, insecure bool, progress chan<- v1.Update, timeout time.Duration, helpers bool) (v1.Hash, error) {
+	ropts := []registry.Option{registry.WithCredentialHelpers(helpers)}
+	if timeout > 0 {
+		ropts = append(ropts, registry.WithRequestTimeout(timeout))
+	}
+	r, opts, err := registry.Ref(ctx, ref, insecure, ropts...)
+	if err != nil {
+		if progress != nil {
+			close(progress)
+		}
+		return v1.Hash{}, err
+	}
+	if progress != nil {
+		opts = append(opts, remote.WithProgress(progress))
+	}
+	if err := remote.WriteIndex(r, idx, opts...); err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing %s: %w", r, err)
+	}
+	return idx.Digest()
 }

@@ -35,6 +35,26 @@ func (s *LayoutSink) Publish(_ context.Context, a Artifact) (string, error) {
 	return d.String(), nil
 }
 
+// PublishIndex writes the index as the layout's image (index.json names it, tagged Tag), each child's SBOM
+// attached to it as a referrer.
+func (s *LayoutSink) PublishIndex(_ context.Context, ix IndexArtifact) (string, error) {
+	d, err := ix.Index.Digest()
+	if err != nil {
+		return "", err
+	}
+	if err := WriteOCIIndexLayout(ix.Index, s.Path, s.Tag, s.Force); err != nil {
+		return "", err
+	}
+	for _, c := range ix.Children {
+		if c.SBOM != nil {
+			if err := appendLayoutReferrer(s.Path, c.Image, c.SBOM, c.SBOMFormat); err != nil {
+				return "", err
+			}
+		}
+	}
+	return d.String(), nil
+}
+
 // ArchiveSink writes the image as a `docker load` tarball tagged Ref (see WriteDockerArchive). Such an
 // archive keeps no manifest (docker load makes up its own), so the stable name of what it holds, and what
 // Publish returns, is the config digest: the image ID `docker load` prints.

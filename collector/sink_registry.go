@@ -43,3 +43,24 @@ func (s *RegistrySink) Publish(ctx context.Context, a Artifact) (string, error) 
 	}
 	return d.String(), nil
 }
+
+// PublishIndex pushes the index with its children, then each child's SBOM as its referrer.
+func (s *RegistrySink) PublishIndex(ctx context.Context, ix IndexArtifact) (string, error) {
+	d, err := pushIndex(ctx, ix.Index, s.Ref, s.Insecure, s.Progress, s.Timeout, s.CredentialHelpers)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range ix.Children {
+		if c.SBOM == nil {
+			continue
+		}
+		opts := []registry.Option{registry.WithCredentialHelpers(s.CredentialHelpers)}
+		if s.Timeout > 0 {
+			opts = append(opts, registry.WithRequestTimeout(s.Timeout))
+		}
+		if err := pushReferrer(ctx, c.Image, s.Ref, s.Insecure, c.SBOM, c.SBOMFormat, opts...); err != nil {
+			return "", err
+		}
+	}
+	return d.String(), nil
+}
