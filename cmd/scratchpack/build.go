@@ -27,7 +27,8 @@ import (
 )
 
 type buildFlags struct {
-	root, libPath, cpu, cwd          string
+	roots                            []string
+	libPath, cpu, cwd                string
 	outputs                          []string
 	adds                             []string
 	entrypoint, cmd, env             []string
@@ -61,7 +62,8 @@ func buildAbout() string {
 	s.WriteString("Builds a minimal root filesystem or FROM-scratch image holding each FILE and exactly what it needs.\n" +
 		"Nothing is run. A FILE is SRC (put at its own path) or SRC:DEST (put at DEST, an absolute path; what SRC\n" +
 		"finds through $ORIGIN moves with it). The last ':' splits; a SRC whose name holds ':' is given as SRC:\n" +
-		"or SRC:DEST. DEST is one of:\n")
+		"or SRC:DEST. With --root OS/ARCH=ROOT for each platform, every FILE is taken from every root, and the\n" +
+		"images make one image index. DEST is one of:\n")
 	for _, t := range collector.Transports {
 		fmt.Fprintf(&s, "  %-27s %s\n", t.Form, t.What)
 	}
@@ -73,11 +75,13 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 	fl := pflag.NewFlagSet("build", pflag.ContinueOnError)
 	b := &buildFlags{}
 	fl.StringArrayVarP(&b.outputs, "output", "o", nil, "where to write the result (see above; required); repeatable: one build, several outputs, one result line each")
-	fl.StringVar(&b.root, "root", "/", "take FILEs and their libraries from this root: a directory (a sysroot), or an image: oci:PATH[:TAG], docker-archive:PATH[:REF], docker://REF")
+	fl.StringArrayVar(&b.roots, "root", nil, "take FILEs and their libraries from this root: a directory (a sysroot), or an image: oci:PATH[:TAG], docker-archive:PATH[:REF], docker://REF (default /); "+
+		"OS/ARCH[/VARIANT]=ROOT, repeatable, builds that platform's image from ROOT: several make one image index (oci: or docker:// outputs)")
 	fl.StringVar(&b.libPath, "library-path", "", "resolve as if LD_LIBRARY_PATH were set to this value")
 	fl.StringVar(&b.cpu, "cpu", "all", "which CPU variants to include: all (every glibc-hwcaps variant the loader could pick on any CPU), host or baseline")
 	fl.StringVar(&b.cwd, "cwd", "", "working directory inside the root for relative names (default: the current directory with --root /, else /)")
-	fl.StringArrayVar(&b.adds, "add", nil, "add a host file or tree: SRC[:DEST] (DEST defaults to SRC's absolute path); ELF files get their closure, placed as FILE:DEST places them; repeatable")
+	fl.StringArrayVar(&b.adds, "add", nil, "add a host file or tree: SRC[:DEST] (DEST defaults to SRC's absolute path); ELF files get their closure from the root, found from DEST; "+
+		"OS/ARCH[/VARIANT]=SRC[:DEST] adds it to that platform's image only (a program cross-built for it); repeatable")
 	fl.StringArrayVar(&b.entrypoint, "entrypoint", nil, "image entrypoint, one argument per flag (default: where the first FILE is in the image)")
 	fl.StringArrayVar(&b.cmd, "cmd", nil, "image command (arguments to the entrypoint), one argument per flag")
 	fl.StringArrayVar(&b.env, "env", nil, "image environment variable K=V; repeatable")
@@ -85,7 +89,8 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 	fl.StringVar(&b.workdir, "workdir", "", "image working directory (created in the image, owned by --user)")
 	fl.StringArrayVar(&b.labels, "label", nil, "image config label K=V; repeatable")
 	fl.StringArrayVar(&b.annotations, "annotation", nil, "image manifest annotation K=V; repeatable")
-	fl.StringVar(&b.platform, "platform", "", "image platform os/arch[/variant] (default: from the ELF machine of the first FILE); also the platform picked from a multi-platform --root or --base")
+	fl.StringVar(&b.platform, "platform", "", "image platform os/arch[/variant] (default: from the ELF machine of the first FILE); also the platform picked from a multi-platform --root or --base, "+
+		"and with OS/ARCH=ROOT roots the one to build alone")
 	fl.StringVar(&b.base, "base", "", "base image to add the layer to: oci:PATH[:TAG], docker-archive:PATH[:REF] or docker://REF (default: empty, FROM scratch)")
 	fl.StringVar(&b.compression, "compression", "gzip", "layer compression: gzip or zstd")
 	fl.StringVar(&b.certs, "certs", "auto", "CA certificates: auto (when a TLS library is in), always or never")
@@ -135,7 +140,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	if len(files) == 0 {
+	if len(files) == 0 && len(b.adds) == 0 {
 		return &exitError{code: 2, err: errors.New("no FILE given (see 'scratchpack build --help')")}
 	}
 	switch b.format {
@@ -183,12 +188,18 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		return withHint(err)
 	}
 	var stripped []string
-	for _, e := range res.Tree.Entries() {
-		if e.Stripped != 0 {
-			stripped = append(stripped, e.Path)
+	for _, one := range platformResults(res) {
+		prefix := ""
+		if len(res.Children) > 0 {
+			prefix = one.Platform.String() + ":"
 		}
-		if b.verbose && len(e.Origins) > 0 {
-			fmt.Fprintf(stderr, "  %-60s %s\n", e.Path, strings.Join(e.Why(), "; "))
+		for _, e := range one.Tree.Entries() {
+			if e.Stripped != 0 && !slices.Contains(stripped, e.Path) {
+				stripped = append(stripped, e.Path)
+			}
+			if b.verbose && len(e.Origins) > 0 {
+				fmt.Fprintf(stderr, "  %s%-60s %s\n", prefix, e.Path, strings.Join(e.Why(), "; "))
+			}
 		}
 	}
 	if len(stripped) > 0 {
@@ -204,6 +215,14 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// platformResults are a build's results with a tree: its children for an index, else itself.
+func platformResults(res *collector.Result) []*collector.Result {
+	if len(res.Children) > 0 {
+		return res.Children
+	}
+	return []*collector.Result{res}
+}
+
 // buildJSON is what build --format json prints: the first output's path, reference and digest at the top
 // (the usual case is one output), every output in outputs, and what went in.
 type buildJSON struct {
@@ -214,6 +233,15 @@ type buildJSON struct {
 	Files     int          `json:"files"`
 	Bytes     int64        `json:"bytes"`
 	Outputs   []outputJSON `json:"outputs"`
+	// Platforms are an image index's children (the top-level digest is then the index's).
+	Platforms []platformJSON `json:"platforms,omitempty"`
+}
+
+type platformJSON struct {
+	Platform string `json:"platform"`
+	Digest   string `json:"digest"`
+	Files    int    `json:"files"`
+	Bytes    int64  `json:"bytes"`
 }
 
 type outputJSON struct {
@@ -229,10 +257,18 @@ func writeBuildJSON(w io.Writer, res *collector.Result, dests []collector.Dest) 
 	if res.Platform.Architecture != "" {
 		out.Platform = res.Platform.String()
 	}
-	for _, e := range res.Tree.Entries() {
-		if e.Kind == collector.KindFile {
-			out.Files++
-			out.Bytes += e.Size
+	for _, one := range platformResults(res) {
+		pj := platformJSON{Platform: one.Platform.String(), Digest: one.Output}
+		for _, e := range one.Tree.Entries() {
+			if e.Kind == collector.KindFile {
+				pj.Files++
+				pj.Bytes += e.Size
+			}
+		}
+		out.Files += pj.Files
+		out.Bytes += pj.Bytes
+		if len(res.Children) > 0 {
+			out.Platforms = append(out.Platforms, pj)
 		}
 	}
 	lines := strings.Split(res.Output, "\n")
@@ -318,7 +354,11 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 		return usage(fmt.Errorf("unknown --cpu %q (want all, host or baseline)", b.cpu))
 	}
 	// The planner sets each resolver's CPU choice itself (after these options, so it wins).
-	if s.Resolve, err = resolverOptions(b.root, b.libPath, "host", "", "", b.cwd, b.libPath != ""); err != nil {
+	roots, err := parseRoots(b.roots)
+	if err != nil {
+		return usage(err)
+	}
+	if s.Resolve, err = resolverOptions(roots.plain, b.libPath, "host", "", "", b.cwd, b.libPath != ""); err != nil {
 		return usage(err)
 	}
 	for _, f := range files {
@@ -328,8 +368,13 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 		}
 		s.Programs = append(s.Programs, collector.Program{Path: src, Dest: dst})
 	}
+	var perPlatform []platformAdd
 	for _, a := range b.adds {
-		src, dst, err := splitPlacement(a)
+		plat, value, forOne, err := splitPlatform(a)
+		if err != nil {
+			return usage(fmt.Errorf("--add %q: %w", a, err))
+		}
+		src, dst, err := splitPlacement(value)
 		if err != nil {
 			return usage(fmt.Errorf("--add: %w", err))
 		}
@@ -340,9 +385,31 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 			}
 			dst = filepath.ToSlash(abs)
 		}
-		s.Adds = append(s.Adds, collector.Add{Src: src, Dest: dst})
+		if forOne {
+			perPlatform = append(perPlatform, platformAdd{plat, collector.Add{Src: src, Dest: dst}})
+		} else {
+			s.Adds = append(s.Adds, collector.Add{Src: src, Dest: dst})
+		}
 	}
-	hostRoot := !rootfs.IsImageRef(b.root) && filepath.Clean(b.root) == "/"
+	if platform != nil && len(roots.platforms) > 0 {
+		if err := roots.pick(*platform); err != nil {
+			return usage(err)
+		}
+	}
+	shared, own, err := roots.sortAdds(perPlatform, platform)
+	if err != nil {
+		return usage(err)
+	}
+	s.Adds = append(s.Adds, shared...)
+	for i, pr := range roots.platforms {
+		s.Platforms = append(s.Platforms, collector.PlatformRoot{Platform: pr.platform, Adds: own[i]})
+	}
+	// The one root traces run in: the plain one, or the platform --platform picked.
+	traceRoot := roots.plain
+	if len(roots.platforms) == 1 {
+		traceRoot = roots.platforms[0].root
+	}
+	hostRoot := roots.plain != "" && !rootfs.IsImageRef(roots.plain) && filepath.Clean(roots.plain) == "/"
 	for _, argv := range workloads {
 		var base []string
 		if b.traceInheritEnv {
@@ -391,19 +458,32 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 			s.Sink = collector.Multi(sinks...)
 		}
 	}
-	if rootfs.IsImageRef(b.root) && (len(s.Workloads) > 0 || len(s.TraceLogs) > 0) {
-		return usage(fmt.Errorf("--trace and --trace-file need a directory --root; %s is an image", b.root))
+	if rootfs.IsImageRef(traceRoot) && (len(s.Workloads) > 0 || len(s.TraceLogs) > 0) {
+		return usage(fmt.Errorf("--trace and --trace-file need a directory --root; %s is an image", traceRoot))
 	}
 	// Everything is checked before the root is opened: an image root is read whole.
 	if err := s.Check(); err != nil {
 		return collector.Spec{}, nil, withHint(err)
 	}
-	var ropts []rootfs.LoadOption
+	ropts := []rootfs.LoadOption{rootfs.WithInsecure(b.insecure), rootfs.WithRequestTimeout(b.registryTimeout), rootfs.WithCredentialHelpers(b.credHelpers)}
+	if len(roots.platforms) > 0 {
+		opened, err := openPlatformRoots(ctx, roots.platforms, ropts)
+		if err != nil {
+			return collector.Spec{}, nil, err
+		}
+		for i := range opened {
+			s.Platforms[i].Root = opened[i]
+		}
+		return s, func() {
+			for _, r := range opened {
+				r.Close()
+			}
+		}, nil
+	}
 	if platform != nil {
 		ropts = append(ropts, rootfs.WithPlatform(*platform))
 	}
-	ropts = append(ropts, rootfs.WithInsecure(b.insecure), rootfs.WithRequestTimeout(b.registryTimeout), rootfs.WithCredentialHelpers(b.credHelpers))
-	if s.Root, err = rootfs.Open(ctx, b.root, ropts...); err != nil {
+	if s.Root, err = rootfs.Open(ctx, roots.plain, ropts...); err != nil {
 		return collector.Spec{}, nil, fmt.Errorf("opening the root: %w", err)
 	}
 	return s, func() { s.Root.Close() }, nil
@@ -499,6 +579,8 @@ func withHint(err error) error {
 		return fmt.Errorf("%w (use --force to replace it)", err)
 	case errors.Is(err, collector.ErrNoCABundle):
 		return fmt.Errorf("%w (or pass --certs never)", err)
+	case errors.Is(err, collector.ErrSeveralPlatforms):
+		return fmt.Errorf("%w (--platform OS/ARCH builds that one)", err)
 	case errors.Is(err, registry.ErrNotHTTPS):
 		return fmt.Errorf("%w (pass --insecure to allow plain HTTP)", err)
 	}

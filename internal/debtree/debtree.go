@@ -1,0 +1,167 @@
+// Package debtree makes real Debian 12 trees of any architecture for tests: mmdebstrap's extract variant
+// (packages unpacked, no maintainer script run, so nothing of the foreign architecture is executed) over the
+// host's Debian mirror, with merged /usr. A tree is made once per architecture and package set and kept in
+// the system's temporary directory for later runs; concurrent test binaries wait for each other.
+package debtree
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// Suite is the Debian release the trees are of.
+const Suite = "bookworm"
+
+// Loaders are the glibc loaders of Debian's architectures (PT_INTERP of their programs).
+var Loaders = map[string]string{
+	"amd64": "/lib64/ld-linux-x86-64.so.2",
+	"arm64": "/lib/ld-linux-aarch64.so.1",
+	"armhf": "/lib/ld-linux-armhf.so.3",
+	"i386":  "/lib/ld-linux.so.2",
+}
+
+// Triplets are their multiarch directories.
+var Triplets = map[string]string{
+	"amd64": "x86_64-linux-gnu",
+	"arm64": "aarch64-linux-gnu",
+	"armhf": "arm-linux-gnueabihf",
+	"i386":  "i386-linux-gnu",
+}
+
+// qemus are the qemu-user binaries that run an architecture this x86-64 machine cannot run itself.
+var qemus = map[string]string{
+	"arm64": "qemu-aarch64-static",
+	"armhf": "qemu-arm-static",
+}
+
+// QEMU returns the static qemu-user binary that runs arch's programs on this machine, "" when the machine
+// runs them itself (amd64, i386), or an error naming what to install.
+func QEMU(arch string) (string, error) {
+	name, ok := qemus[arch]
+	if !ok {
+		return "", nil
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s is not installed (apt-get install qemu-user-static)", name)
+	}
+	return p, nil
+}
+
+// Mirror is the host's Debian mirror: the first URIs: of /etc/apt/sources.list.d/debian.sources, else the
+// first deb line of /etc/apt/sources.list, else deb.debian.org.
+func Mirror() string {
+	if data, err := os.ReadFile("/etc/apt/sources.list.d/debian.sources"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "URIs:"); ok && len(strings.Fields(v)) > 0 {
+				return strings.Fields(v)[0]
+			}
+		}
+	}
+	if data, err := os.ReadFile("/etc/apt/sources.list"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "deb" {
+				return f[1]
+			}
+		}
+	}
+	return "http://deb.debian.org/debian"
+}
+
+// Make returns a Debian 12 tree of arch holding packages and their dependencies, made on first use (under
+// $SCRATCHPACK_DEBTREES, else the temporary directory). The tree is shared: a caller that changes it copies
+// it first (Copy).
+func Make(arch string, packages ...string) (string, error) {
+	if _, err := exec.LookPath("mmdebstrap"); err != nil {
+		return "", errors.New("mmdebstrap is not installed (apt-get install mmdebstrap)")
+	}
+	base := os.Getenv("SCRATCHPACK_DEBTREES")
+	if base == "" {
+		base = filepath.Join(os.TempDir(), "scratchpack-debtrees")
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(Suite + " " + arch + " " + strings.Join(packages, ",")))
+	dir := filepath.Join(base, arch+"-"+hex.EncodeToString(sum[:6]))
+	stamp := dir + ".done"
+
+	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", err
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if _, err := os.Stat(stamp); err == nil {
+		return dir, nil
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	cmd := exec.Command("mmdebstrap", "--variant=extract", "--arch="+arch, "--include="+strings.Join(packages, ","),
+		"--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr", Suite, dir, Mirror())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, tail(out, 40))
+	}
+	if err := os.WriteFile(stamp, nil, 0o644); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// Copy copies tree to dst (cp -a: owners, modes, links, device nodes kept).
+func Copy(tree, dst string) error {
+	if out, err := exec.Command("cp", "-a", tree+"/.", dst+"/").CombinedOutput(); err != nil {
+		return fmt.Errorf("copying %s to %s: %v\n%s", tree, dst, err, out)
+	}
+	return nil
+}
+
+// RunIn returns the command that runs argv inside the tree root with chroot(2), through the tree's own copy
+// of qemu-user for a foreign architecture (copied in as /.qemu-static on first use). It needs root.
+func RunIn(root, arch string, argv ...string) (*exec.Cmd, error) {
+	q, err := QEMU(arch)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{root}
+	if q != "" {
+		inTree := filepath.Join(root, ".qemu-static")
+		if _, err := os.Stat(inTree); err != nil {
+			data, err := os.ReadFile(q)
+			if err != nil {
+				return nil, err
+			}
+			tmp := fmt.Sprintf("%s.%d", inTree, os.Getpid())
+			if err := os.WriteFile(tmp, data, 0o755); err != nil {
+				return nil, err
+			}
+			if err := os.Rename(tmp, inTree); err != nil {
+				return nil, err
+			}
+		}
+		args = append(args, "/.qemu-static")
+	}
+	cmd := exec.Command("chroot", append(args, argv...)...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "LANG=C"}
+	return cmd, nil
+}
+
+func tail(out []byte, lines int) string {
+	l := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
+}
