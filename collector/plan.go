@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -163,22 +164,25 @@ func WithPlanLogger(l *slog.Logger) PlanOption {
 	}
 }
 
-// AllCPUVariants are the CPU choices whose union is every file a loader could map on any CPU: no optional
-// feature, then each glibc-hwcaps level alone.
+// AllCPUVariants are the CPU choices whose union is every file a loader could map on any CPU: one per
+// elfdeps.CPUVariants of the object's machine (the baseline, each glibc-hwcaps level alone, each legacy
+// platform and hwcap combination). A machine with fewer variants repeats its baseline, which the planner
+// resolves once.
 func AllCPUVariants() []func(elf.Machine, elf.Class) elfdeps.CPU {
-	out := []func(elf.Machine, elf.Class) elfdeps.CPU{elfdeps.BaselineCPU}
-	for i := range 4 {
+	var out []func(elf.Machine, elf.Class) elfdeps.CPU
+	for i := range maxCPUVariants {
 		out = append(out, func(m elf.Machine, c elf.Class) elfdeps.CPU {
-			all := elfdeps.AllVariantsCPU(m, c)
-			cpu := elfdeps.BaselineCPU(m, c)
-			if i < len(all.HWCaps) {
-				cpu.HWCaps = all.HWCaps[i : i+1]
+			if vs := elfdeps.CPUVariants(m, c); i < len(vs) {
+				return vs[i]
 			}
-			return cpu
+			return elfdeps.BaselineCPU(m, c)
 		})
 	}
 	return out
 }
+
+// maxCPUVariants is the most elfdeps.CPUVariants any machine has (x86-64: 1 + 3 + 3).
+const maxCPUVariants = 7
 
 // NewPlanner returns a planner over root. The root stays the caller's to close, after the tree is written.
 func NewPlanner(root rootfs.FS, opts ...PlanOption) (*Planner, error) {
@@ -400,12 +404,25 @@ func (p *Planner) addELF(file string, o Origin, at placement) error {
 			return fmt.Errorf("placing %s: %w", file, err)
 		}
 	}
+	var first *elfdeps.File // the file, as the first resolver parsed it
+	var done []elfdeps.CPU  // the CPU choices resolved for its machine
 	for i, r := range p.resolvers {
+		if first != nil {
+			cpu := r.CPU(first.Machine, first.Class)
+			if slices.ContainsFunc(done, func(c elfdeps.CPU) bool { return reflect.DeepEqual(c, cpu) }) {
+				continue // the same choice as an earlier resolver's: the same closure
+			}
+			done = append(done, cpu)
+		}
 		res, err := r.Resolve(file)
 		if err != nil {
 			return err
 		}
 		in := res.Input
+		if i == 0 {
+			first = in.File
+			done = append(done, r.CPU(first.Machine, first.Class))
+		}
 		image := in.Path
 		if at.dest != "" {
 			image = at.dest

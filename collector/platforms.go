@@ -44,6 +44,9 @@ type IndexSink interface {
 	PublishIndex(ctx context.Context, ix IndexArtifact) (string, error)
 }
 
+// ErrSeveralPlatforms is why an output that holds one root refuses a multi-platform build.
+var ErrSeveralPlatforms = errors.New("write an image index (oci:PATH or docker://REF), or build one platform at a time")
+
 // takesIndex reports whether every output of s can write an image index.
 func takesIndex(s Sink) bool {
 	if m, ok := s.(multiSink); ok {
@@ -101,8 +104,9 @@ func (s Spec) checkPlatforms() error {
 		return errors.New("an SBOM file with several platforms: each platform's SBOM is in its image and attached to it as a referrer; write the file for one platform at a time")
 	}
 	if s.Explain == nil && s.Sink != nil && !takesIndex(s.Sink) {
-		return fmt.Errorf("%s cannot hold several platforms (%s): write an image index (oci:PATH or docker://REF), or build one platform at a time",
-			s.Sink, strings.Join(platformNames(s.Platforms), ", "))
+		names := platformNames(s.Platforms)
+		slices.Sort(names)
+		return fmt.Errorf("%s cannot hold several platforms (%s): %w", s.Sink, strings.Join(names, ", "), ErrSeveralPlatforms)
 	}
 	return nil
 }

@@ -35,19 +35,20 @@ func (d searchDir) String() string {
 
 // glibcLoad is one program's load: glibc's link map, in load order.
 type glibcLoad struct {
-	r       *Resolver
-	res     *Result
-	main    *Object
-	rtld    *Object
-	queue   []*Object // main first, then every object in the order it was mapped (the rtld when first needed)
-	byReal  map[string]*Object
-	class   elf.Class
-	data    elf.Data
-	machine elf.Machine
-	cpu     CPU
-	subdirs []string
-	sys     *interpInfo
-	llp     []searchDir
+	r        *Resolver
+	res      *Result
+	main     *Object
+	rtld     *Object
+	queue    []*Object // main first, then every object in the order it was mapped (the rtld when first needed)
+	byReal   map[string]*Object
+	class    elf.Class
+	data     elf.Data
+	machine  elf.Machine
+	cpu      CPU
+	subdirs  []string
+	legacyOK func(uint64) bool // the CPU's test of a legacy cache entry
+	sys      *interpInfo
+	llp      []searchDir
 }
 
 // outcome of trying one candidate file, as glibc's open_path/open_verify treat it.
@@ -81,6 +82,7 @@ func (r *Resolver) loadGlibc(res *Result) *glibcLoad {
 		class: f.Class, data: f.Data, machine: f.Machine}
 	s.cpu = r.cpu(f.Machine, f.Class)
 	s.subdirs = s.cpu.subdirs()
+	s.legacyOK = s.cpu.legacyCacheOK(f.Machine, f.Class)
 	s.queue = []*Object{main}
 
 	interp, how := f.Interp, HowInterp
@@ -332,7 +334,7 @@ func (s *glibcLoad) search(name string, loader *Object) (*Object, error) {
 	if c := s.r.ldCache(); c != nil {
 		nf.Searched = append(nf.Searched, "/etc/ld.so.cache")
 		accept := CacheFlagsAccepted(s.class, s.machine, s.main.File.Flags)
-		if p, ok := c.Lookup(name, accept, s.cpu.hwcapsPriority); ok && !(nodeflib && s.sys.isSystem(p)) {
+		if p, ok := c.LookupFor(name, accept, s.cpu.hwcapsPriority, s.legacyOK); ok && !(nodeflib && s.sys.isSystem(p)) {
 			rp, f, oc, err := s.open(p)
 			switch oc {
 			case found:

@@ -282,19 +282,27 @@ func (e CacheEntry) HWCapsSubdir(c *LDCache) (string, bool) {
 // Lookup does what glibc 2.36 elf/dl-cache.c search_cache does: binary search with libcmp, then scan the run of
 // equal keys. accept(flags) says whether an entry's flags fit the loader (see CacheFlagsAccepted; nil accepts
 // all). hwcapsPriority(subdir) returns 0 if that glibc-hwcaps subdir is not usable and otherwise a priority
-// where 1 is best (nil: none is usable).
+// where 1 is best (nil: none is usable). A legacy entry (the hwcap mask of a tls/, platform or hwcap
+// subdirectory such as vfp/neon/ or i686/sse2/) is taken only if it is exactly bit 63, "tls"; LookupFor asks
+// the CPU instead.
+func (c *LDCache) Lookup(name string, accept func(flags int32) bool, hwcapsPriority func(subdir string) int) (path string, ok bool) {
+	return c.LookupFor(name, accept, hwcapsPriority, nil)
+}
+
+// LookupFor is Lookup with legacyOK(mask) saying whether a legacy entry's hwcap mask fits the CPU (glibc's
+// hwcap_exclude and platform tests; nil: only "tls").
 //
 // Usable glibc-hwcaps entries take precedence over plain ones, the best priority winning (the first one on a
-// tie); otherwise the first acceptable plain entry wins. Where glibc asks the CPU, Lookup decides as follows:
+// tie); otherwise the first acceptable plain or legacy entry wins. Where glibc asks the CPU, LookupFor decides as follows:
 //   - an extension entry whose x86 ISA level is k > 0 (glibc: dl_cache_hwcap_isa_level_compatible) is used only
 //     if hwcapsPriority("x86-64-v<k+1>") > 0, i.e. the CPU runs that level (ldconfig records ISA levels only on
 //     x86, where glibc derives those subdirectories' usability from the same CPU levels);
-//   - a legacy entry (hwcap mask of a tls/, platform or hwcap subdirectory) is used only if its mask is exactly
-//     bit 63, "tls", which glibc 2.36 always accepts (ld.so really picks <dir>/tls/ entries from the cache);
-//     platform and AT_HWCAP bits depend on the CPU and the kernel's AT_PLATFORM, so such entries are skipped,
-//     whereas ld.so may take them (e.g. an x86_64/ subdirectory entry on any x86-64 CPU);
+//   - a legacy entry is used if legacyOK accepts its mask (CPU.legacyCacheOK models glibc 2.36 per machine);
 //   - OSVersion is ignored (glibc compares it with the running kernel; glibc 2.36's ldconfig writes 0).
-func (c *LDCache) Lookup(name string, accept func(flags int32) bool, hwcapsPriority func(subdir string) int) (path string, ok bool) {
+func (c *LDCache) LookupFor(name string, accept func(flags int32) bool, hwcapsPriority func(subdir string) int, legacyOK func(hwcap uint64) bool) (path string, ok bool) {
+	if legacyOK == nil {
+		legacyOK = func(h uint64) bool { return h == ldcacheHWCapTLS }
+	}
 	if accept == nil {
 		accept = func(int32) bool { return true }
 	}
@@ -338,7 +346,7 @@ func (c *LDCache) Lookup(name string, accept func(flags int32) bool, hwcapsPrior
 			} else if found {
 				break // the extension entries come first; a plain entry ends the search once one is found
 			}
-			if !named && e.HWCap != 0 && e.HWCap != ldcacheHWCapTLS {
+			if !named && e.HWCap != 0 && !legacyOK(e.HWCap) {
 				continue
 			}
 			if named {

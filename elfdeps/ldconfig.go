@@ -19,7 +19,9 @@ import (
 //
 // What is emulated (elf/ldconfig.c search_dir, elf/readlib.c, elf/readelflib.c, the architecture's
 // readelflib.c, elf/cache.c): each directory once (two paths to one directory are one: the first wins),
-// its glibc-hwcaps/NAME subdirectories after it and tls/ subdirectories last; files and links named like
+// its glibc-hwcaps/NAME subdirectories after it and its legacy hwcap subdirectories (tls/, and the
+// machine's platform and important hwcap names: i686/, sse2/, x86_64/, haswell/, vfp/, neon/, atomics/...)
+// last, each entry of those carrying path_hwcap's mask of its directory; files and links named like
 // libraries (lib*.so*, ld-*.so*, ld.so.*, ld64.so.*) that are ET_DYN ELF files with a dynamic segment and a
 // string table; one entry per soname and directory (a file wins over a link, else the newer name by
 // libcmp); a link keeps its own name as key only when that name is its soname or a ".so" prefix of it
@@ -27,8 +29,7 @@ import (
 // of the root's architecture; x86 ISA levels of glibc-hwcaps entries; the entry order, the tail-merged
 // string table and the extension sections byte for byte.
 //
-// Not emulated: legacy hwcap subdirectories other than tls/ (x86_64/, haswell/, i686/...: glibc 2.37 drops
-// them, and no loader search scratchpack follows uses them) are not descended into; a.out libraries; the
+// Not emulated: a.out libraries; the
 // "=TYPE" suffix of a configured directory (Dirs are plain directories); the auxiliary cache, which only
 // makes ldconfig faster. Where ldconfig's outcome depends on the order readdir returns names in (two names
 // of one glibc-hwcaps directory: the first met is kept), Build takes names in byte order.
@@ -150,7 +151,7 @@ func (l LDConfig) Build(fsys fs.FS) (*LDCache, error) {
 			e := ldEntry{CacheEntry: CacheEntry{Flags: lib.flags, Key: lib.soname, Value: d.path + "/" + file},
 				hwcaps: d.hwcaps, isaLevel: lib.isaLevel}
 			if d.hwcaps == "" {
-				e.HWCap = legacyHWCap(d.path)
+				e.HWCap = l.pathHWCap(d.path)
 				e.bits = bits.OnesCount64(e.HWCap)
 			}
 			entries = append(entries, e)
@@ -206,22 +207,45 @@ func compareCacheEntries(a, b ldEntry) int {
 	return -cmp.Compare(a.HWCap, b.HWCap)
 }
 
-// legacyHWCap is path_hwcap for the one legacy subdirectory Build descends into: each trailing "tls"
-// component sets bit 63.
-func legacyHWCap(p string) uint64 {
+// pathHWCap is ldconfig's path_hwcap: from the end of a directory's path, each component that names a hwcap
+// of the machine, a platform or "tls" adds its bit (the sum, as ldconfig adds them); the first other
+// component ends it.
+func (l LDConfig) pathHWCap(p string) uint64 {
+	li := legacyOf(l.Machine, elf.ELFCLASS64, true)
 	var h uint64
 	for {
 		i := strings.LastIndexByte(p, '/')
-		if i < 0 || p[i+1:] != "tls" {
+		if i < 0 {
 			return h
 		}
-		h += ldcacheHWCapTLS
+		c := p[i+1:]
+		bit := li.hwcapBit(c)
+		if bit < 0 {
+			bit = li.platformBit(c)
+		}
+		if bit < 0 {
+			if c != "tls" {
+				return h
+			}
+			bit = 63
+		}
+		h += 1 << bit
 		p = p[:i]
 	}
 }
 
+// isHWCapPlatform is ldconfig's is_hwcap_platform: a subdirectory name search_dir descends into (an
+// important hwcap of the machine, a platform, or "tls").
+func (l LDConfig) isHWCapPlatform(name string) bool {
+	li := legacyOf(l.Machine, elf.ELFCLASS64, true)
+	if b := li.hwcapBit(name); b >= 0 && li.important&(1<<b) != 0 {
+		return true
+	}
+	return li.platformBit(name) >= 0 || name == "tls"
+}
+
 // searchDir is ldconfig's search_dir for one directory: the libraries it adds to the cache (in the order
-// it adds them) and the tls/ subdirectory it appends to the list.
+// it adds them) and the legacy hwcap subdirectories it appends to the list.
 func (l LDConfig) searchDir(r *root, d ldDir) ([]ldLib, []ldDir, error) {
 	ents, err := r.list(d.real)
 	if err != nil {
@@ -234,8 +258,8 @@ func (l LDConfig) searchDir(r *root, d ldDir) ([]ldLib, []ldDir, error) {
 		if typ&^(fs.ModeSymlink|fs.ModeDir) != 0 && !typ.IsRegular() {
 			continue // only links, regular files and directories
 		}
-		tls := d.hwcaps == "" && name == "tls"
-		if !isDSOName(name) && (typ.IsRegular() || !tls) {
+		sub := d.hwcaps == "" && l.isHWCapPlatform(name)
+		if !isDSOName(name) && (typ.IsRegular() || !sub) {
 			continue
 		}
 		p := d.real + "/" + name
@@ -244,7 +268,7 @@ func (l LDConfig) searchDir(r *root, d ldDir) ([]ldLib, []ldDir, error) {
 		if err != nil {
 			continue // a dangling link
 		}
-		if tls && rp.mode.IsDir() {
+		if sub && rp.mode.IsDir() {
 			subdirs = append(subdirs, ldDir{path: d.path + "/" + name, real: rp.real})
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -167,6 +168,26 @@ func TestLDConfigBuildMatchesLDConfig(t *testing.T) {
 			"d/tls/libz.so.1":                      "@" + libz,
 			"d/libz.so.1":                          "@" + libz,
 		}, "/d\n", []string{"/d"}},
+		{"legacy hwcap subdirectories: platforms, hwcaps, tls, nested, a configured hwcap path", ldTree{
+			"d/libz.so.1":                  "@" + libz,
+			"d/x86_64/libz.so.1":           "@" + libz,
+			"d/haswell/libz.so.1":          "@" + libz,
+			"d/haswell/x86_64/libz.so.1":   "@" + libz,
+			"d/tls/haswell/libz.so.1":      "@" + libz,
+			"d/xeon_phi/avx512_1/":         "/",
+			"d/avx512_1/libz.so.1":         "@" + libz,
+			"d/i686/sse2/libi.so.1":        string(i386),
+			"d/i586/libi.so.1":             string(i386),
+			"d/i686/libj.so.1":             string(i386libc6),
+			"d/sse3/libz.so.1":             "@" + libz, // not a hwcap glibc knows: not descended into
+			"d/x86_64/glibc-hwcaps/":       "/",
+			"d/neon/libz.so.1":             "@" + libz, // an ARM name means nothing to an x86 ldconfig
+			"e/haswell/libm.so.6":          "@" + libm,
+			"e/haswell/x86_64/libm.so.6":   "->../libm.so.6",
+			"e/libm.so.6":                  "@" + libm,
+			"opt/x86_64/libz.so.1":         "@" + libz, // a configured directory named like a hwcap is one too
+			"opt/x86_64/haswell/libm.so.6": "@" + libm,
+		}, "/d\n/e\n/opt/x86_64\n", []string{"/d", "/e", "/opt/x86_64"}},
 		{"other classes and machines", ldTree{
 			"d/libi.so.1":   string(i386),
 			"d/libj.so.1":   string(i386libc6),
@@ -179,6 +200,17 @@ func TestLDConfigBuildMatchesLDConfig(t *testing.T) {
 			real, err := ParseLDCache(want)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if strings.HasPrefix(tc.name, "legacy") {
+				var masks []uint64
+				for _, e := range real.Entries {
+					masks = append(masks, e.HWCap)
+				}
+				for _, m := range []uint64{1 << 1, 1 << 50, 1<<50 | 1<<1, 1<<63 | 1<<50, 1 << 2, 1<<49 | 1<<0, 1 << 48, 1 << 49} {
+					if !slices.Contains(masks, m) {
+						t.Errorf("ldconfig wrote no entry with hwcap %#x (the scenario is not what it says): %#x", m, masks)
+					}
+				}
 			}
 			c, err := LDConfig{Dirs: tc.dirs, Machine: host.machine, Generator: real.Generator}.Build(os.DirFS(root))
 			if err != nil {

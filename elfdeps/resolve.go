@@ -197,6 +197,9 @@ func (r *Resolver) parse(real string) (*File, error) {
 
 // cpu returns the CPU choice for objects of machine m and class c, asking the chooser once per Resolver
 // (HostCPU reads /proc/cpuinfo).
+// CPU returns the CPU choice the resolver makes for objects of machine m and class c.
+func (r *Resolver) CPU(m elf.Machine, c elf.Class) CPU { return r.cpu(m, c) }
+
 func (r *Resolver) cpu(m elf.Machine, c elf.Class) CPU {
 	key := [2]int{int(m), int(c)}
 	r.cpuMu.Lock()
