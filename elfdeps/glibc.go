@@ -343,6 +343,19 @@ func (s *glibcLoad) search(name string, loader *Object) (*Object, error) {
 				return nil, &LoadError{Name: name, NeededBy: loader.Path, Path: p, Err: err}
 			}
 		}
+	} else if c := s.r.confCache(s.sys, s.machine); c != nil {
+		// No cache in this root, but an ld.so.conf: the cache ldconfig would write (see confCache).
+		nf.Searched = append(nf.Searched, "/etc/ld.so.conf (the cache ldconfig would make of it)")
+		accept := CacheFlagsAccepted(s.class, s.machine, s.main.File.Flags)
+		if p, ok := c.LookupFor(name, accept, s.cpu.hwcapsPriority, s.legacyOK); ok && !(nodeflib && s.sys.isSystem(p)) {
+			rp, f, oc, err := s.open(p)
+			switch oc {
+			case found:
+				return s.add(name, p, rp, f, loader, searchDir{dir: dirOf(p), how: HowConf}), nil
+			case fatally:
+				return nil, &LoadError{Name: name, NeededBy: loader.Path, Path: p, Err: err}
+			}
+		}
 	} else if dirs := s.r.confSearchDirs(s.sys); len(dirs) > 0 {
 		// No cache in this root: search what ldconfig would cache from /etc/ld.so.conf (the directories
 		// and their glibc-hwcaps subdirectories; ldconfig keeps no legacy hwcap entries).

@@ -101,14 +101,18 @@ func systemDirsIn(data []byte) []string {
 		}
 		return true
 	}
-	// Only strings that start right after a NUL with "/" can begin the list: look at those alone rather than
-	// splitting the whole interpreter.
+	// The list starts with a "/" that no string character precedes: a NUL on most machines, but on 32-bit
+	// ARM the strings follow code (a literal pool ending in 0xff bytes) without one.
 	for i := 0; ; {
-		j := bytes.Index(data[i:], []byte("\x00/"))
+		j := bytes.IndexByte(data[i:], '/')
 		if j < 0 {
 			return nil
 		}
-		start := i + j + 1
+		start := i + j
+		i = start + 1
+		if start > 0 && data[start-1] > ' ' && data[start-1] < 0x7f {
+			continue
+		}
 		var run []string
 		pos := start
 		for pos < len(data) {
@@ -122,7 +126,6 @@ func systemDirsIn(data []byte) []string {
 		if len(run) >= 2 && strings.HasPrefix(run[len(run)-1], "/usr/lib") {
 			return run
 		}
-		i = start
 	}
 }
 

@@ -36,6 +36,14 @@ func TestSystemDirsFromInterpreter(t *testing.T) {
 	if diff := cmp.Diff([]string{"/lib64/", "/usr/lib64/"}, systemDirsIn(synthetic)); diff != "" {
 		t.Errorf("a Fedora-style list (-want +got):\n%s", diff)
 	}
+	// Debian 12 armhf's ld.so: the list follows a literal pool, with no NUL before it.
+	armhf := []byte("\x0f\xf0\x8c\xe0\x98\xe5\xff\xff/lib/arm-linux-gnueabihf/\x00/usr/lib/arm-linux-gnueabihf/\x00/lib/\x00/usr/lib/\x00\x19\x00")
+	if diff := cmp.Diff([]string{"/lib/arm-linux-gnueabihf/", "/usr/lib/arm-linux-gnueabihf/", "/lib/", "/usr/lib/"}, systemDirsIn(armhf)); diff != "" {
+		t.Errorf("armhf's list (-want +got):\n%s", diff)
+	}
+	if got := systemDirsIn([]byte("text/lib/x/\x00/usr/lib/\x00")); got != nil {
+		t.Errorf("a list starting inside a string: %v", got)
+	}
 	if got := systemDirsIn([]byte("no dirs here\x00/etc/\x00")); got != nil {
 		t.Errorf("found %v where there is no list", got)
 	}

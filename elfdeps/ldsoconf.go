@@ -2,6 +2,7 @@ package elfdeps
 
 import (
 	"bufio"
+	"debug/elf"
 	"path"
 	"slices"
 	"strings"
@@ -170,6 +171,41 @@ func (r *Resolver) SystemDirs(interp string) ([]string, error) {
 		out = append(out, strings.TrimSuffix(d.dir, "/"))
 	}
 	return out, nil
+}
+
+// confCache is, for a root that has /etc/ld.so.conf but no /etc/ld.so.cache (an extracted root, whose
+// maintainer scripts never ran ldconfig), the cache `ldconfig` would write there: LDConfig.Build over the
+// configured directories, then the interpreter's system directories (Debian's ldconfig has the same built
+// in), as the ldcache rule writes it into an image. It is nil when the root has no ld.so.conf or ldconfig
+// is not modelled for the machine (then confSearchDirs is searched instead).
+func (r *Resolver) confCache(sys *interpInfo, m elf.Machine) *LDCache {
+	r.loadConf()
+	if !r.c.hasConf {
+		return nil
+	}
+	r.c.mu.Lock()
+	if r.c.confCaches == nil {
+		r.c.confCaches = map[*interpInfo]*confCache{}
+	}
+	cc := r.c.confCaches[sys]
+	if cc == nil {
+		cc = &confCache{}
+		r.c.confCaches[sys] = cc
+	}
+	r.c.mu.Unlock()
+	cc.once.Do(func() {
+		dirs := r.ConfDirs()
+		for _, d := range sys.dirs {
+			dirs = append(dirs, strings.TrimSuffix(d.dir, "/"))
+		}
+		c, err := LDConfig{Dirs: dirs, Machine: m}.Build(r.root.fsys)
+		if err != nil {
+			r.opts.log.Warn("cannot build the cache ldconfig would make; searching ld.so.conf's directories", "err", err)
+			return
+		}
+		cc.cache = c
+	})
+	return cc.cache
 }
 
 // confSearchDirs is the search list used in place of the cache for a root that has /etc/ld.so.conf but no

@@ -132,6 +132,15 @@ type caches struct {
 	confOnce sync.Once
 	conf     []string // /etc/ld.so.conf directories, for a root without a cache
 	hasConf  bool
+
+	// confCaches are, for a root without a cache, the cache ldconfig would build from ld.so.conf and an
+	// interpreter's system directories, by the interpreter's dirs (nil when it cannot be built).
+	confCaches map[*interpInfo]*confCache
+}
+
+type confCache struct {
+	once  sync.Once
+	cache *LDCache
 }
 
 type parsed struct {

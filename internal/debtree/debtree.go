@@ -50,7 +50,7 @@ func QEMU(arch string) (string, error) {
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("%s is not installed (apt-get install qemu-user-static)", name)
+		return "", fmt.Errorf("%s is %w (apt-get install qemu-user-static)", name, ErrNoTool)
 	}
 	return p, nil
 }
@@ -75,12 +75,15 @@ func Mirror() string {
 	return "http://deb.debian.org/debian"
 }
 
+// ErrNoTool is wrapped by the errors for a tool this machine lacks (mmdebstrap, qemu-user): a test skips.
+var ErrNoTool = errors.New("not installed")
+
 // Make returns a Debian 12 tree of arch holding packages and their dependencies, made on first use (under
 // $SCRATCHPACK_DEBTREES, else the temporary directory). The tree is shared: a caller that changes it copies
 // it first (Copy).
 func Make(arch string, packages ...string) (string, error) {
 	if _, err := exec.LookPath("mmdebstrap"); err != nil {
-		return "", errors.New("mmdebstrap is not installed (apt-get install mmdebstrap)")
+		return "", fmt.Errorf("mmdebstrap is %w (apt-get install mmdebstrap)", ErrNoTool)
 	}
 	base := os.Getenv("SCRATCHPACK_DEBTREES")
 	if base == "" {
