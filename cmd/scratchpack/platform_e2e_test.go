@@ -9,8 +9,8 @@ package main
 import (
 	"debug/elf"
 	"encoding/json"
-	"errors"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
