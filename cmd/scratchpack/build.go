@@ -78,7 +78,7 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 	fl.StringArrayVar(&b.roots, "root", nil, "take FILEs and their libraries from this root: a directory (a sysroot), or an image: oci:PATH[:TAG], docker-archive:PATH[:REF], docker://REF (default /); "+
 		"OS/ARCH[/VARIANT]=ROOT, repeatable, builds that platform's image from ROOT: several make one image index (oci: or docker:// outputs)")
 	fl.StringVar(&b.libPath, "library-path", "", "resolve as if LD_LIBRARY_PATH were set to this value")
-	fl.StringVar(&b.cpu, "cpu", "all", "which CPU variants to include: all (every glibc-hwcaps variant the loader could pick on any CPU), host or baseline")
+	fl.StringVar(&b.cpu, "cpu", "all", "which CPU variants to include: all (every glibc-hwcaps and legacy hwcap variant the loader could pick on any CPU of the architecture), host or baseline")
 	fl.StringVar(&b.cwd, "cwd", "", "working directory inside the root for relative names (default: the current directory with --root /, else /)")
 	fl.StringArrayVar(&b.adds, "add", nil, "add a host file or tree: SRC[:DEST] (DEST defaults to SRC's absolute path); ELF files get their closure from the root, found from DEST; "+
 		"OS/ARCH[/VARIANT]=SRC[:DEST] adds it to that platform's image only (a program cross-built for it); repeatable")

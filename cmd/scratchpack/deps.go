@@ -36,7 +36,7 @@ func depsFlagSet() (*pflag.FlagSet, *depsFlags) {
 	d.insecure = fl.Bool("insecure", false, "allow a plain-HTTP registry for a docker:// --root (loopback ones are always allowed)")
 	d.libPath = fl.String("library-path", "", "resolve as if LD_LIBRARY_PATH were set to this value")
 	d.format = fl.String("format", "tree", "output format: tree, list or json")
-	d.cpuMode = fl.String("cpu", "host", "CPU-dependent choices: host (this machine's CPU), baseline (no optional feature) or all (every glibc-hwcaps variant)")
+	d.cpuMode = fl.String("cpu", "host", "CPU-dependent choices: host (this machine's CPU), baseline (no optional feature) or all (every glibc-hwcaps subdirectory and legacy hwcap enabled: the best variant)")
 	d.hwcaps = fl.String("hwcaps", "", "comma-separated glibc-hwcaps subdirectories to search, best first (overrides --cpu's)")
 	d.atPlatform = fl.String("at-platform", "", "value of $PLATFORM and the legacy platform subdirectory (overrides --cpu's)")
 	d.cwd = fl.String("cwd", "", "working directory inside the root for relative names (default: the current directory with --root /, else /)")
