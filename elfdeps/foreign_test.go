@@ -8,7 +8,7 @@ package elfdeps
 // to one, e.g. arm64 -> /var/tmp/sp-trees/arm64-full). A tree must be merged-/usr Debian 12 (bookworm), as
 // `mmdebstrap --variant=extract --arch=ARCH --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr bookworm DIR`
 // makes it; it may lack /etc/ld.so.cache. Otherwise the test makes the trees itself with that command (a
-// small package set, foreignPackages) through internal/debtree, which keeps them for later runs. Either way
+// small package set, debtree.CorpusPackages) through internal/debtree, which keeps them for later runs. Either way
 // the tree is left untouched: the test works on a copy, where it runs the tree's own ldconfig to make the
 // ld.so.cache the real loader reads (the armhf loader finds vfp/neon/libvpx.so.7 only through a cache entry
 // with hwcap bits), and then compares the resolver without that cache (answering for the cache ldconfig would
@@ -73,20 +73,6 @@ var foreignArches = []foreignArch{
 // native reports whether this host runs the architecture's programs without qemu (i386 on an x86-64 kernel).
 func (a foreignArch) native() bool {
 	return a.goarch == runtime.GOARCH || (a.goarch == "386" && runtime.GOARCH == "amd64")
-}
-
-// foreignPackages is what the test installs into a tree it makes itself: small, but with the cases that
-// matter. libopenal1 needs libsndio.so.7.0, which is not a soname (the cache has libsndio.so.7), so the loader
-// finds it in its own built-in system directories only. libvpx7 ships vfp/neon/libvpx.so.7 on armhf and
-// libx264-164 i686/sse2/libx264.so.164 on i386; vpx-tools (vpxenc, vpxdec) and gstreamer1.0-plugins-ugly
-// (gstreamer-1.0/libgstx264.so) need them, so the loader picks those copies for corpus files. ffmpeg would
-// do all of it too, at several times the size.
-func foreignPackages(a foreignArch) []string {
-	pkgs := []string{"curl", "ca-certificates", "openssl", "coreutils", "python3-minimal", "libc-bin", "libopenal1"}
-	if a.hwcapPick {
-		pkgs = append(pkgs, "libvpx7", "libx264-164", "vpx-tools", "gstreamer1.0-plugins-ugly")
-	}
-	return pkgs
 }
 
 // TestForeignTreeMatchesLoader resolves every ELF file of a foreign tree's /usr/bin, /usr/sbin and
@@ -530,7 +516,7 @@ func foreignTree(t *testing.T, a foreignArch) string {
 		t.Logf("%s: using the tree %s", a.name, tree)
 		return tree
 	}
-	tree, err := debtree.Make(a.name, foreignPackages(a)...)
+	tree, err := debtree.Make(a.name, debtree.CorpusPackages(a.name)...)
 	if errors.Is(err, debtree.ErrNoTool) {
 		t.Skipf("cannot make the %s tree (and $%s is not set): %v", a.name, foreignTreesEnv, err)
 	}

@@ -26,7 +26,7 @@ func platformTree(t *testing.T, arch string) string {
 	if _, err := debtree.QEMU(arch); err != nil {
 		t.Skip(err)
 	}
-	dir, err := debtree.Make(arch, "curl", "coreutils")
+	dir, err := debtree.Make(arch, debtree.CorpusPackages(arch)...)
 	if err != nil {
 		if errors.Is(err, debtree.ErrNoTool) {
 			t.Skip(err)
@@ -202,5 +202,51 @@ func TestE2EPlatformIndex(t *testing.T) {
 	defer f.Close()
 	if f.Machine != elf.EM_AARCH64 {
 		t.Errorf("--platform linux/arm64 -o dir: wrote a %s /svc", f.Machine)
+	}
+}
+
+// Legacy hwcap builds in real trees: armhf's libvpx has a vfp/neon/ copy that the loader reaches only
+// through a cache entry, i386's libx264 an i686/sse2/ copy. A build takes both copies of each (--cpu all: an
+// image runs on any processor of its architecture), writes the cache the first needs, and the image's own
+// loader then maps the variant this processor (qemu's, or this machine's) selects.
+func TestE2EHWCapVariants(t *testing.T) {
+	needRoot(t)
+	for _, c := range []struct {
+		arch, file, loader, plain, variant string
+	}{
+		{"armhf", "/usr/bin/vpxenc", "/lib/ld-linux-armhf.so.3",
+			"/lib/arm-linux-gnueabihf/libvpx.so.7", "/lib/arm-linux-gnueabihf/vfp/neon/libvpx.so.7"},
+		{"i386", "/usr/lib/i386-linux-gnu/gstreamer-1.0/libgstx264.so", "/lib/ld-linux.so.2",
+			"/lib/i386-linux-gnu/libx264.so.164", "/lib/i386-linux-gnu/i686/sse2/libx264.so.164"},
+	} {
+		t.Run(c.arch, func(t *testing.T) {
+			tree := platformTree(t, c.arch)
+			qemu, _ := debtree.QEMU(c.arch)
+			out := filepath.Join(t.TempDir(), "root")
+			buildOK(t, "--root", tree, "--certs", "never", c.file, "-o", "dir:"+out)
+			for _, p := range []string{c.plain, c.variant, "/etc/ld.so.cache"} {
+				if _, err := resolveInRoot(out, p); err != nil {
+					t.Errorf("%s is not in the image: %v", p, err)
+				}
+			}
+			argv := []string{c.loader, "--list", c.file}
+			if qemu != "" {
+				data, err := os.ReadFile(qemu)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(out, ".qemu-static"), data, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				argv = append([]string{"/.qemu-static"}, argv...)
+			}
+			list := mustRunInRoot(t, out, nil, argv...)
+			if !strings.Contains(list, c.variant+" ") {
+				t.Errorf("the image's loader does not map %s:\n%s", c.variant, list)
+			}
+			if strings.Contains(list, "not found") {
+				t.Errorf("the image's loader misses a library:\n%s", list)
+			}
+		})
 	}
 }

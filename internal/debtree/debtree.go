@@ -75,6 +75,20 @@ func Mirror() string {
 	return "http://deb.debian.org/debian"
 }
 
+// CorpusPackages is what the tests install into a tree of arch: small, but with the cases that matter.
+// libopenal1 needs libsndio.so.7.0, which is not a soname (the cache has libsndio.so.7), so the loader finds
+// it in its own built-in system directories only. On armhf and i386, libvpx7 ships vfp/neon/libvpx.so.7 and
+// libx264-164 i686/sse2/libx264.so.164; vpx-tools (vpxenc, vpxdec) and gstreamer1.0-plugins-ugly
+// (gstreamer-1.0/libgstx264.so) need them, so the loader picks those copies. ffmpeg would do all of it too, at
+// several times the size.
+func CorpusPackages(arch string) []string {
+	pkgs := []string{"curl", "ca-certificates", "openssl", "coreutils", "python3-minimal", "libc-bin", "libopenal1"}
+	if arch == "armhf" || arch == "i386" {
+		pkgs = append(pkgs, "libvpx7", "libx264-164", "vpx-tools", "gstreamer1.0-plugins-ugly")
+	}
+	return pkgs
+}
+
 // ErrNoTool is wrapped by the errors for a tool this machine lacks (mmdebstrap, qemu-user): a test skips.
 var ErrNoTool = errors.New("not installed")
 
