@@ -26,39 +26,32 @@ import (
 // beside itself and renamed into place (see replaceAtomically): an existing non-empty dir is refused unless
 // force, and a failure leaves nothing behind. Directories are 0755 and files 0644 whatever the umask.
 func WriteOCILayout(img v1.Image, dir, tag string, force bool) error {
-	var opts []layout.Option
-	if tag != "" {
-		opts = append(opts, layout.WithAnnotations(map[string]string{refNameAnnotation: tag}))
-	}
+	opts := layoutTag(tag)
 	if cf, err := img.ConfigFile(); err == nil && cf.Architecture != "" {
 		opts = append(opts, layout.WithPlatform(v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}))
 	}
-	return replaceAtomically(dir, force, func(tmp string) error {
-		p, err := layout.Write(tmp, empty.Index)
-		if err == nil {
-			err = p.AppendImage(img, opts...)
-		}
-		if err == nil {
-			err = normalizeModes(tmp)
-		}
-		if err != nil {
-			return fmt.Errorf("writing the OCI layout %s: %w", dir, err)
-		}
-		return nil
-	})
+	return writeLayout(dir, force, func(p layout.Path) error { return p.AppendImage(img, opts...) })
 }
 
 // WriteOCIIndexLayout writes an image index as an OCI image layout at dir: index.json names the index
 // (tagged tag when not ""), whose children are in the layout's blobs. It replaces dir as WriteOCILayout does.
 func WriteOCIIndexLayout(idx v1.ImageIndex, dir, tag string, force bool) error {
-	var opts []layout.Option
-	if tag != "" {
-		opts = append(opts, layout.WithAnnotations(map[string]string{refNameAnnotation: tag}))
+	return writeLayout(dir, force, func(p layout.Path) error { return p.AppendIndex(idx, layoutTag(tag)...) })
+}
+
+func layoutTag(tag string) []layout.Option {
+	if tag == "" {
+		return nil
 	}
+	return []layout.Option{layout.WithAnnotations(map[string]string{refNameAnnotation: tag})}
+}
+
+// writeLayout makes an empty layout beside dir, lets add fill it, and renames it into place.
+func writeLayout(dir string, force bool, add func(layout.Path) error) error {
 	return replaceAtomically(dir, force, func(tmp string) error {
 		p, err := layout.Write(tmp, empty.Index)
 		if err == nil {
-			err = p.AppendIndex(idx, opts...)
+			err = add(p)
 		}
 		if err == nil {
 			err = normalizeModes(tmp)

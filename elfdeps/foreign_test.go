@@ -289,47 +289,14 @@ func foreignCompare(t *testing.T, root string, run func(context.Context, ...stri
 			out.incomparable = append(out.incomparable, p)
 			continue
 		}
-		if truthErrs[i] != nil {
-			// The loader refused the file: then we must have failed too.
-			if errs[i] == nil && len(results[i].Problems) == 0 {
-				out.diffs = append(out.diffs, fmt.Sprintf("%s: loader failed (%v) but we resolved it", p, truthErrs[i]))
-			}
+		d, compared := judgeTrace(p, results[i], errs[i], truths[i], truthErrs[i])
+		out.diffs = append(out.diffs, d...)
+		if !compared {
 			continue
-		}
-		if errs[i] != nil {
-			out.diffs = append(out.diffs, fmt.Sprintf("%s: we failed: %v", p, errs[i]))
-			continue
-		}
-		// The loader started it: no version it needs may be reported missing (no false alarm).
-		for _, prob := range results[i].Problems {
-			var ve *VersionError
-			if errors.As(prob, &ve) {
-				out.diffs = append(out.diffs, fmt.Sprintf("%s: we report %v, the loader does not", p, prob))
-			}
 		}
 		out.compared++
-		got, want := ourTrace(results[i]), truths[i]
-		if slices.ContainsFunc(want, func(e traceEntry) bool { return foreignHWCapDir(e.Path, cpu) }) {
+		if slices.ContainsFunc(truths[i], func(e traceEntry) bool { return foreignHWCapDir(e.Path, cpu) }) {
 			out.hwcapPicks = append(out.hwcapPicks, p)
-		}
-		if !slices.Equal(got, want) {
-			out.diffs = append(out.diffs, fmt.Sprintf("%s:\n  loader: %v\n  ours:   %v", p, want, got))
-		}
-		// Result.Objects must be that same load order (with the interpreter last when nothing needs it).
-		var order []string
-		for _, e := range got {
-			if e.Path != "" {
-				order = append(order, e.Path)
-			}
-		}
-		var objs []string
-		for _, o := range results[i].Objects {
-			if o != results[i].Interp || slices.Contains(order, o.Path) {
-				objs = append(objs, o.Path)
-			}
-		}
-		if !slices.Equal(objs, order) {
-			out.diffs = append(out.diffs, fmt.Sprintf("%s: Result.Objects out of load order:\n  want %v\n  got  %v", p, order, objs))
 		}
 	}
 	return out

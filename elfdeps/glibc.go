@@ -331,34 +331,33 @@ func (s *glibcLoad) search(name string, loader *Object) (*Object, error) {
 		return o, err
 	}
 	nodeflib := loader.File.HasNodeflib()
-	if c := s.r.ldCache(); c != nil {
-		nf.Searched = append(nf.Searched, "/etc/ld.so.cache")
+	// fromCache looks name up in a cache (the root's, or the one ldconfig would make of its ld.so.conf).
+	fromCache := func(c *LDCache, what string, how How) (*Object, error) {
+		nf.Searched = append(nf.Searched, what)
 		accept := CacheFlagsAccepted(s.class, s.machine, s.main.File.Flags)
 		if p, ok := c.LookupFor(name, accept, s.cpu.hwcapsPriority, s.legacyOK); ok && !(nodeflib && s.sys.isSystem(p)) {
 			rp, f, oc, err := s.open(p)
 			switch oc {
 			case found:
-				return s.add(name, p, rp, f, loader, searchDir{dir: dirOf(p), how: HowCache}), nil
+				return s.add(name, p, rp, f, loader, searchDir{dir: dirOf(p), how: how}), nil
 			case fatally:
 				return nil, &LoadError{Name: name, NeededBy: loader.Path, Path: p, Err: err}
 			}
+		}
+		return nil, nil
+	}
+	if c := s.r.ldCache(); c != nil {
+		if o, err := fromCache(c, "/etc/ld.so.cache", HowCache); o != nil || err != nil {
+			return o, err
 		}
 	} else if c := s.r.confCache(s.sys, s.machine); c != nil {
 		// No cache in this root, but an ld.so.conf: the cache ldconfig would write (see confCache).
-		nf.Searched = append(nf.Searched, "/etc/ld.so.conf (the cache ldconfig would make of it)")
-		accept := CacheFlagsAccepted(s.class, s.machine, s.main.File.Flags)
-		if p, ok := c.LookupFor(name, accept, s.cpu.hwcapsPriority, s.legacyOK); ok && !(nodeflib && s.sys.isSystem(p)) {
-			rp, f, oc, err := s.open(p)
-			switch oc {
-			case found:
-				return s.add(name, p, rp, f, loader, searchDir{dir: dirOf(p), how: HowConf}), nil
-			case fatally:
-				return nil, &LoadError{Name: name, NeededBy: loader.Path, Path: p, Err: err}
-			}
+		if o, err := fromCache(c, "/etc/ld.so.conf (the cache ldconfig would make of it)", HowConf); o != nil || err != nil {
+			return o, err
 		}
 	} else if dirs := s.r.confSearchDirs(s.sys); len(dirs) > 0 {
-		// No cache in this root: search what ldconfig would cache from /etc/ld.so.conf (the directories
-		// and their glibc-hwcaps subdirectories; ldconfig keeps no legacy hwcap entries).
+		// No cache, and ldconfig is not modelled for this machine: search what it would cache from
+		// /etc/ld.so.conf (the directories and their glibc-hwcaps subdirectories).
 		if nodeflib {
 			dirs = slices.DeleteFunc(slices.Clone(dirs), func(d searchDir) bool { return s.sys.isSystem(d.dir) })
 		}

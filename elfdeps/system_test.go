@@ -183,45 +183,10 @@ func TestSystemCorpusMatchesLoader(t *testing.T) {
 	var diffs []string
 	compared := 0
 	for i, c := range corpus {
-		if truthErrs[i] != nil {
-			// The loader itself refused the file (e.g. a library whose constructor-free trace still fails):
-			// then we must have failed too.
-			if errs[i] == nil && len(results[i].Problems) == 0 {
-				diffs = append(diffs, fmt.Sprintf("%s: loader failed (%v) but we resolved it", c.path, truthErrs[i]))
-			}
-			continue
-		}
-		if errs[i] != nil {
-			diffs = append(diffs, fmt.Sprintf("%s: we failed: %v", c.path, errs[i]))
-			continue
-		}
-		// The loader started it: no version it needs may be reported missing (no false alarm).
-		for _, p := range results[i].Problems {
-			var ve *VersionError
-			if errors.As(p, &ve) {
-				diffs = append(diffs, fmt.Sprintf("%s: we report %v, the loader does not", c.path, p))
-			}
-		}
-		compared++
-		got, want := ourTrace(results[i]), truths[i]
-		if !slices.Equal(got, want) {
-			diffs = append(diffs, fmt.Sprintf("%s:\n  loader: %v\n  ours:   %v", c.path, want, got))
-		}
-		// Result.Objects must be that same load order (with the interpreter last when nothing needs it).
-		var order []string
-		for _, e := range got {
-			if e.Path != "" {
-				order = append(order, e.Path)
-			}
-		}
-		var objs []string
-		for _, o := range results[i].Objects {
-			if o != results[i].Interp || slices.Contains(order, o.Path) {
-				objs = append(objs, o.Path)
-			}
-		}
-		if !slices.Equal(objs, order) {
-			diffs = append(diffs, fmt.Sprintf("%s: Result.Objects out of load order:\n  want %v\n  got  %v", c.path, order, objs))
+		d, ok := judgeTrace(c.path, results[i], errs[i], truths[i], truthErrs[i])
+		diffs = append(diffs, d...)
+		if ok {
+			compared++
 		}
 	}
 	t.Logf("compared %d of %d corpus files with the real loader", compared, len(corpus))
@@ -231,4 +196,47 @@ func TestSystemCorpusMatchesLoader(t *testing.T) {
 	if compared < len(corpus)*9/10 {
 		t.Errorf("only %d of %d files could be compared", compared, len(corpus))
 	}
+}
+
+// judgeTrace compares our resolution of file p (res, err) with the real loader's trace of it (want,
+// wantErr) and returns every difference; compared is whether the loader started it, so that there was a
+// trace to compare with. A loader that refused the file must be matched by a failure of ours; a loader that
+// started it must see no missing version reported; the objects must be the loader's, in its order, and
+// Result.Objects that same load order (with the interpreter last when nothing needs it).
+func judgeTrace(p string, res *Result, err error, want []traceEntry, wantErr error) (diffs []string, compared bool) {
+	if wantErr != nil {
+		if err == nil && len(res.Problems) == 0 {
+			diffs = append(diffs, fmt.Sprintf("%s: loader failed (%v) but we resolved it", p, wantErr))
+		}
+		return diffs, false
+	}
+	if err != nil {
+		return []string{fmt.Sprintf("%s: we failed: %v", p, err)}, false
+	}
+	for _, prob := range res.Problems {
+		var ve *VersionError
+		if errors.As(prob, &ve) {
+			diffs = append(diffs, fmt.Sprintf("%s: we report %v, the loader does not", p, prob))
+		}
+	}
+	got := ourTrace(res)
+	if !slices.Equal(got, want) {
+		diffs = append(diffs, fmt.Sprintf("%s:\n  loader: %v\n  ours:   %v", p, want, got))
+	}
+	var order []string
+	for _, e := range got {
+		if e.Path != "" {
+			order = append(order, e.Path)
+		}
+	}
+	var objs []string
+	for _, o := range res.Objects {
+		if o != res.Interp || slices.Contains(order, o.Path) {
+			objs = append(objs, o.Path)
+		}
+	}
+	if !slices.Equal(objs, order) {
+		diffs = append(diffs, fmt.Sprintf("%s: Result.Objects out of load order:\n  want %v\n  got  %v", p, order, objs))
+	}
+	return diffs, true
 }
