@@ -94,6 +94,7 @@ func parseELFPartial(r io.ReaderAt, size int64) (f *File, err error) {
 
 func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 	r := newHeadReader(ra, size)
+	defer func() { putBuf(r.head) }() // nothing parsed keeps a view of it
 	var ident [elf.EI_NIDENT]byte
 	if size < elf.EI_NIDENT {
 		if size >= 4 {
@@ -133,25 +134,19 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 	var wantPhent uint64
 	switch f.Class {
 	case elf.ELFCLASS64:
-		var h elf.Header64
-		if size < int64(binary.Size(h)) {
+		if size < 64 || len(f.hdr) < 64 { // elf.Header64
 			return f, fmt.Errorf("%w: file too short", ErrBadELF)
 		}
-		if err := binary.Read(io.NewSectionReader(r, 0, int64(binary.Size(h))), bo, &h); err != nil {
-			return f, fmt.Errorf("%w: reading ELF header: %v", ErrBadELF, err)
-		}
-		f.Type, f.Machine, f.Flags = elf.Type(h.Type), elf.Machine(h.Machine), h.Flags
-		phoff, phentsize, phnum, wantPhent = h.Phoff, uint64(h.Phentsize), uint64(h.Phnum), 56
+		h := f.hdr
+		f.Type, f.Machine, f.Flags = elf.Type(bo.Uint16(h[16:])), elf.Machine(bo.Uint16(h[18:])), bo.Uint32(h[48:])
+		phoff, phentsize, phnum, wantPhent = bo.Uint64(h[32:]), uint64(bo.Uint16(h[54:])), uint64(bo.Uint16(h[56:])), 56
 	case elf.ELFCLASS32:
-		var h elf.Header32
-		if size < int64(binary.Size(h)) {
+		if size < 52 || len(f.hdr) < 52 { // elf.Header32
 			return f, fmt.Errorf("%w: file too short", ErrBadELF)
 		}
-		if err := binary.Read(io.NewSectionReader(r, 0, int64(binary.Size(h))), bo, &h); err != nil {
-			return f, fmt.Errorf("%w: reading ELF header: %v", ErrBadELF, err)
-		}
-		f.Type, f.Machine, f.Flags = elf.Type(h.Type), elf.Machine(h.Machine), h.Flags
-		phoff, phentsize, phnum, wantPhent = uint64(h.Phoff), uint64(h.Phentsize), uint64(h.Phnum), 32
+		h := f.hdr
+		f.Type, f.Machine, f.Flags = elf.Type(bo.Uint16(h[16:])), elf.Machine(bo.Uint16(h[18:])), bo.Uint32(h[36:])
+		phoff, phentsize, phnum, wantPhent = uint64(bo.Uint32(h[28:])), uint64(bo.Uint16(h[42:])), uint64(bo.Uint16(h[44:])), 32
 	default:
 		return f, fmt.Errorf("%w: unknown ELF class %d", ErrBadELF, ident[elf.EI_CLASS])
 	}
@@ -164,9 +159,31 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 	if phoff > uint64(size) || phnum*phentsize > uint64(size)-phoff {
 		return f, fmt.Errorf("%w: program headers beyond end of file", ErrBadELF)
 	}
-	raw := make([]byte, phnum*phentsize)
-	if _, err := r.ReadAt(raw, int64(phoff)); err != nil {
-		return f, fmt.Errorf("%w: reading program headers: %v", ErrBadELF, err)
+	// view returns n bytes at off: a view of the first page when they lie there, else a pooled buffer,
+	// which done gives back (nothing keeps a view: what is kept is copied out).
+	var pooled [][]byte
+	defer func() {
+		for _, b := range pooled {
+			putBuf(b)
+		}
+	}()
+	view := func(off, n uint64, what string) ([]byte, error) {
+		if n > maxSegment || off > uint64(size) || n > uint64(size)-off {
+			return nil, fmt.Errorf("%w: %s beyond end of file", ErrBadELF, what)
+		}
+		if off+n <= uint64(len(r.head)) {
+			return r.head[off : off+n], nil
+		}
+		b := getBuf(int(n))
+		pooled = append(pooled, b)
+		if _, err := r.ReadAt(b, int64(off)); err != nil {
+			return nil, fmt.Errorf("%w: reading %s: %v", ErrBadELF, what, err)
+		}
+		return b, nil
+	}
+	raw, err := view(phoff, phnum*phentsize, "program headers")
+	if err != nil {
+		return f, err
 	}
 	phs := make([]phdr, phnum)
 	for i := range phs {
@@ -177,22 +194,12 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 			phs[i] = phdr{elf.ProgType(bo.Uint32(b)), uint64(bo.Uint32(b[4:])), uint64(bo.Uint32(b[8:])), uint64(bo.Uint32(b[16:])), uint64(bo.Uint32(b[28:]))}
 		}
 	}
-	read := func(off, n uint64, what string) ([]byte, error) {
-		if n > maxSegment || off > uint64(size) || n > uint64(size)-off {
-			return nil, fmt.Errorf("%w: %s beyond end of file", ErrBadELF, what)
-		}
-		b := make([]byte, n)
-		if _, err := r.ReadAt(b, int64(off)); err != nil {
-			return nil, fmt.Errorf("%w: reading %s: %v", ErrBadELF, what, err)
-		}
-		return b, nil
-	}
 	var dyn *phdr
 	for i := range phs {
 		p := &phs[i]
 		switch p.typ {
 		case elf.PT_INTERP:
-			b, err := read(p.off, p.filesz, "PT_INTERP")
+			b, err := view(p.off, p.filesz, "PT_INTERP")
 			if err != nil {
 				return f, err
 			}
@@ -206,7 +213,7 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 			}
 		case elf.PT_NOTE:
 			if p.filesz >= 32 && p.align >= 4 && f.osABITag < 0 {
-				if b, err := read(p.off, p.filesz, "PT_NOTE"); err == nil {
+				if b, err := view(p.off, p.filesz, "PT_NOTE"); err == nil {
 					f.osABITag = abiTagOS(b, bo, p.align)
 				}
 			}
@@ -216,16 +223,16 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 		return f, nil
 	}
 	f.Dynamic = true
-	b, err := read(dyn.off, dyn.filesz, "PT_DYNAMIC")
+	b, err := view(dyn.off, dyn.filesz, "PT_DYNAMIC")
 	if err != nil {
 		return f, err
 	}
 	type dynEnt struct{ tag, val uint64 }
-	var ents []dynEnt
 	entSize := 16
 	if f.Class == elf.ELFCLASS32 {
 		entSize = 8
 	}
+	ents := make([]dynEnt, 0, len(b)/entSize)
 	for i := 0; i+entSize <= len(b); i += entSize {
 		var e dynEnt
 		if entSize == 16 {
@@ -283,29 +290,27 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 		}
 	}
 	// str reads one NUL-terminated string of the dynamic string table: only the strings the loader uses are
-	// read, never the whole table (libstdc++'s is over 100 kB of symbol names).
-	var buf [256]byte
+	// read, never the whole table (libstdc++'s is over 100 kB of symbol names), through a window of the
+	// table (sw) that also serves the version names: the names a file needs lie together.
+	sw := &window{r: r, size: size}
+	defer sw.release()
 	str := func(tag elf.DynTag, v uint64) (string, error) {
 		if v >= strLen {
 			return "", fmt.Errorf("%w: %v string offset %d outside the string table", ErrBadELF, tag, v)
 		}
-		var out []byte
-		for pos := v; pos < strLen; {
-			n := min(uint64(len(buf)), strLen-pos)
-			m, err := r.ReadAt(buf[:n], int64(strOff+pos))
-			if m == 0 && err != nil {
+		for n := uint64(256); ; n *= 4 {
+			n = min(n, strLen-v)
+			b, err := sw.at(int64(strOff+v), int(n))
+			if err != nil {
 				return "", fmt.Errorf("%w: reading %v string: %v", ErrBadELF, tag, err)
 			}
-			if i := bytes.IndexByte(buf[:m], 0); i >= 0 {
-				return string(append(out, buf[:i]...)), nil
+			if i := bytes.IndexByte(b, 0); i >= 0 {
+				return string(b[:i]), nil
 			}
-			out = append(out, buf[:m]...)
-			pos += uint64(m)
-			if len(out) > maxSegment {
-				break
+			if n >= strLen-v || n > maxSegment {
+				return string(b), nil
 			}
 		}
-		return string(out), nil
 	}
 	for _, e := range ents {
 		tag := elf.DynTag(e.tag)
@@ -330,7 +335,7 @@ func parseELF(ra io.ReaderAt, size int64) (*File, error) {
 		}
 	}
 	if verneed != 0 || verdef != 0 {
-		if err := f.readVersions(r, size, bo, verneed, verneedNum, verdef, verdefNum, strOff, strLen); err != nil {
+		if err := f.readVersions(r, size, bo, verneed, verneedNum, verdef, verdefNum, strOff, strLen, sw); err != nil {
 			return f, err
 		}
 	}
@@ -398,7 +403,7 @@ func newHeadReader(r io.ReaderAt, size int64) *headReader {
 	h := &headReader{r: r}
 	n := min(size, headSize)
 	if n > 0 {
-		b := make([]byte, n)
+		b := getBuf(int(n))
 		if m, err := r.ReadAt(b, 0); m == len(b) || err == nil {
 			h.head = b[:m]
 		}

@@ -49,6 +49,31 @@ type glibcLoad struct {
 	legacyOK func(uint64) bool // the CPU's test of a legacy cache entry
 	sys      *interpInfo
 	llp      []searchDir
+	// byName indexes the queue for loaded: each name the first object of the queue matching it; indexed is
+	// how much of the queue it covers.
+	byName  map[string]*Object
+	indexed int
+}
+
+// cacheKey is what a cache answer depends on (see search's fromCache).
+type cacheKey struct {
+	name     string
+	class    elf.Class
+	data     elf.Data
+	machine  elf.Machine
+	flags    uint32
+	nodeflib bool
+	sys      *interpInfo
+	how      How
+}
+
+// cacheAnswer is the entry a cache gave for a name ("" for none) and what opening it gave.
+type cacheAnswer struct {
+	path string
+	rp   resolved
+	f    *File
+	oc   outcome
+	err  error
 }
 
 // outcome of trying one candidate file, as glibc's open_path/open_verify treat it.
@@ -64,7 +89,7 @@ const (
 func (r *Resolver) resolveGlibc(res *Result) error {
 	s := r.loadGlibc(res)
 	// The symbol versions every mapped object requires, checked as ld.so checks them before it runs anything.
-	res.Problems = append(res.Problems, checkVersions(s.queue)...)
+	res.Problems = append(res.Problems, checkVersions(s.queue, &r.c.versionsOK)...)
 	if errors.Is(r.c.cacheErr, ErrTooLarge) {
 		// Not a cache the loader could use as we would: say so rather than resolve as if it were absent.
 		res.Problems = append(res.Problems, &LoadError{Name: "ld.so.cache", NeededBy: res.Input.Path, Path: "/etc/ld.so.cache", Err: r.c.cacheErr})
@@ -80,9 +105,8 @@ func (r *Resolver) loadGlibc(res *Result) *glibcLoad {
 	// path that reaches either file by another name maps it a second time; only `ld.so FILE` records it.
 	s := &glibcLoad{r: r, res: res, main: main, byReal: map[string]*Object{},
 		class: f.Class, data: f.Data, machine: f.Machine}
-	s.cpu = r.cpu(f.Machine, f.Class)
-	s.subdirs = s.cpu.subdirs()
-	s.legacyOK = s.cpu.legacyCacheOK(f.Machine, f.Class)
+	ch := r.choice(f.Machine, f.Class)
+	s.cpu, s.subdirs, s.legacyOK = ch.cpu, ch.subdirs, ch.legacyOK
 	s.queue = []*Object{main}
 
 	interp, how := f.Interp, HowInterp
@@ -99,7 +123,7 @@ func (r *Resolver) loadGlibc(res *Result) *glibcLoad {
 	}
 	if interp != "" {
 		ipath := r.abs(interp)
-		rp, err := r.root.resolve(ipath)
+		rp, err := r.root.resolveFile(ipath) // the same for every program: resolved once
 		var ifile *File
 		if err == nil {
 			ifile, err = r.parse(rp.real)
@@ -174,7 +198,7 @@ func (r *Resolver) dlopenGlibc(prog *Result, name string) (*Result, error) {
 	}
 	s.mapDeps(from, &res.Problems)
 	res.Objects = slices.Clone(s.queue[before:])
-	res.Problems = append(res.Problems, checkVersionsOf(res.Objects, s.queue)...)
+	res.Problems = append(res.Problems, checkVersionsOf(res.Objects, s.queue, &r.c.versionsOK)...)
 	return res, nil
 }
 
@@ -192,7 +216,7 @@ func (r *Resolver) dlopenSetGlibc(prog *Result, paths []string) *Result {
 	}
 	s.mapDeps(before, &res.Problems)
 	res.Objects = slices.Clone(s.queue[before:])
-	res.Problems = append(res.Problems, checkVersionsOf(res.Objects, s.queue)...)
+	res.Problems = append(res.Problems, checkVersionsOf(res.Objects, s.queue, &r.c.versionsOK)...)
 	return res
 }
 
@@ -223,21 +247,45 @@ func (s *glibcLoad) load(name string, loader *Object) (*Object, error) {
 	return s.search(name, loader)
 }
 
-// loaded returns the object already mapped under name (its path, a name it was asked for, or its DT_SONAME).
+// loaded returns the object already mapped under name (its path, a name it was asked for, or its DT_SONAME):
+// the first such object of the queue, else the interpreter (then queued).
 func (s *glibcLoad) loaded(name string) *Object {
-	match := func(o *Object) bool {
-		return (!o.nameless && o.Path == name) || slices.Contains(o.names, name) || (o.Soname != "" && o.Soname == name)
+	s.indexQueue()
+	if o := s.byName[name]; o != nil {
+		return o
 	}
-	for _, o := range s.queue {
-		if match(o) {
-			return o
-		}
-	}
-	if s.rtld != nil && match(s.rtld) {
-		s.enqueue(s.rtld)
-		return s.rtld
+	if r := s.rtld; r != nil && ((!r.nameless && r.Path == name) || slices.Contains(r.names, name) || (r.Soname != "" && r.Soname == name)) {
+		s.enqueue(r)
+		return r
 	}
 	return nil
+}
+
+// indexQueue adds what was queued since the last call to byName.
+func (s *glibcLoad) indexQueue() {
+	if s.byName == nil {
+		s.byName = map[string]*Object{}
+	}
+	for ; s.indexed < len(s.queue); s.indexed++ {
+		o := s.queue[s.indexed]
+		o.qpos = s.indexed
+		if !o.nameless {
+			s.indexName(o.Path, o)
+		}
+		for _, n := range o.names {
+			s.indexName(n, o)
+		}
+		if o.Soname != "" {
+			s.indexName(o.Soname, o)
+		}
+	}
+}
+
+// indexName records that o matches name, unless an object before it in the queue does.
+func (s *glibcLoad) indexName(name string, o *Object) {
+	if cur, ok := s.byName[name]; !ok || cur.qpos > o.qpos {
+		s.byName[name] = o
+	}
 }
 
 func (s *glibcLoad) enqueue(o *Object) {
@@ -251,6 +299,9 @@ func (s *glibcLoad) add(name, p string, rp resolved, f *File, loader *Object, d 
 	if o := s.byReal[rp.real]; o != nil {
 		if !slices.Contains(o.names, name) {
 			o.names = append(o.names, name)
+			if o.qpos < s.indexed && s.queue[o.qpos] == o {
+				s.indexName(name, o)
+			}
 		}
 		if o == s.rtld {
 			s.enqueue(o)
@@ -332,16 +383,29 @@ func (s *glibcLoad) search(name string, loader *Object) (*Object, error) {
 	}
 	nodeflib := loader.File.HasNodeflib()
 	// fromCache looks name up in a cache (the root's, or the one ldconfig would make of its ld.so.conf).
+	// The answer depends on nothing but the name, the main program's header (the flags the cache entry
+	// must have, what open accepts), DF_1_NODEFLIB and the interpreter: it is looked up once per resolver.
 	fromCache := func(c *LDCache, what string, how How) (*Object, error) {
 		nf.Searched = append(nf.Searched, what)
-		accept := CacheFlagsAccepted(s.class, s.machine, s.main.File.Flags)
-		if p, ok := c.LookupFor(name, accept, s.cpu.hwcapsPriority, s.legacyOK); ok && !(nodeflib && s.sys.isSystem(p)) {
-			rp, f, oc, err := s.open(p)
-			switch oc {
+		mf := s.main.File
+		key := cacheKey{name: name, class: mf.Class, data: mf.Data, machine: mf.Machine, flags: mf.Flags, nodeflib: nodeflib, sys: s.sys, how: how}
+		v, ok := s.r.cacheHits.Load(key)
+		if !ok {
+			a := &cacheAnswer{}
+			accept := CacheFlagsAccepted(s.class, s.machine, mf.Flags)
+			if p, ok := c.LookupFor(name, accept, s.cpu.hwcapsPriority, s.legacyOK); ok && !(nodeflib && s.sys.isSystem(p)) {
+				a.path = p
+				a.rp, a.f, a.oc, a.err = s.open(p)
+			}
+			v, _ = s.r.cacheHits.LoadOrStore(key, a)
+		}
+		a := v.(*cacheAnswer)
+		if a.path != "" {
+			switch a.oc {
 			case found:
-				return s.add(name, p, rp, f, loader, searchDir{dir: dirOf(p), how: how}), nil
+				return s.add(name, a.path, a.rp, a.f, loader, searchDir{dir: dirOf(a.path), how: how}), nil
 			case fatally:
-				return nil, &LoadError{Name: name, NeededBy: loader.Path, Path: p, Err: err}
+				return nil, &LoadError{Name: name, NeededBy: loader.Path, Path: a.path, Err: a.err}
 			}
 		}
 		return nil, nil

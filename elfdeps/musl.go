@@ -58,7 +58,7 @@ func (r *Resolver) resolveMusl(res *Result) error {
 		originDirs: map[*Object]map[string]bool{}}
 	interp := main.File.Interp
 	ipath := r.abs(interp)
-	rp, err := r.root.resolve(ipath)
+	rp, err := r.root.resolveFile(ipath)
 	if err == nil && !rp.mode.IsRegular() {
 		err = errors.New("not a regular file")
 	}

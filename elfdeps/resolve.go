@@ -72,6 +72,7 @@ type Object struct {
 
 	names    []string // every name it was asked for (glibc's l_libname)
 	nameless bool     // the main program: its path is no name (glibc's l_name is "")
+	qpos     int      // its place in the load's queue, once indexed (glibcLoad.indexQueue)
 	loader   *Object
 	origin   string // $ORIGIN
 	rpath    *[]searchDir
@@ -116,6 +117,10 @@ type Resolver struct {
 
 	cpuMu sync.Mutex
 	cpus  map[[2]int]CPU // (machine, class) -> the CPU choice, made once
+	// choices are what a load derives from each CPU choice (its subdirectories, its legacy cache test).
+	choices map[[2]int]*cpuChoice
+	// cacheHits are ld.so.cache answers for a name, by what the answer depends on (cacheKey).
+	cacheHits sync.Map
 }
 
 // caches are what a root's resolvers learn once: parsed objects, interpreters' built-in directories, the
@@ -136,6 +141,8 @@ type caches struct {
 	// confCaches are, for a root without a cache, the cache ldconfig would build from ld.so.conf and an
 	// interpreter's system directories, by the interpreter's dirs (nil when it cannot be built).
 	confCaches map[*interpInfo]*confCache
+
+	versionsOK sync.Map // *File -> *verMemo: version needs found satisfied (checkVersionsOf)
 }
 
 type confCache struct {
@@ -159,7 +166,7 @@ func New(fsys fs.FS, opts ...Option) (*Resolver, error) {
 		}
 	}
 	c := &caches{objs: map[string]*parsed{}, interps: map[string]*interpInfo{}}
-	return &Resolver{root: newRoot(fsys), opts: o, c: c, cpus: map[[2]int]CPU{}}, nil
+	return &Resolver{root: newRoot(fsys), opts: o, c: c, cpus: map[[2]int]CPU{}, choices: map[[2]int]*cpuChoice{}}, nil
 }
 
 // WithCPU returns a Resolver over the same root with the same options but another CPU choice, sharing r's
@@ -168,7 +175,7 @@ func New(fsys fs.FS, opts ...Option) (*Resolver, error) {
 func (r *Resolver) WithCPU(choose func(elf.Machine, elf.Class) CPU) *Resolver {
 	o := r.opts
 	o.cpu = choose
-	return &Resolver{root: r.root, opts: o, c: r.c, cpus: map[[2]int]CPU{}}
+	return &Resolver{root: r.root, opts: o, c: r.c, cpus: map[[2]int]CPU{}, choices: map[[2]int]*cpuChoice{}}
 }
 
 // NewDir returns a Resolver over the directory tree at dir ("/" for this machine).
@@ -180,7 +187,7 @@ func NewDir(dir string, opts ...Option) (*Resolver, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("opening root %s: not a directory", dir)
 	}
-	return New(os.DirFS(dir), opts...)
+	return New(hostDir(dir), opts...)
 }
 
 // parse returns the parsed ELF object at a resolved path, reading it once per Resolver.
@@ -204,11 +211,33 @@ func (r *Resolver) parse(real string) (*File, error) {
 	return p.f, p.err
 }
 
-// cpu returns the CPU choice for objects of machine m and class c, asking the chooser once per Resolver
-// (HostCPU reads /proc/cpuinfo).
 // CPU returns the CPU choice the resolver makes for objects of machine m and class c.
 func (r *Resolver) CPU(m elf.Machine, c elf.Class) CPU { return r.cpu(m, c) }
 
+// cpuChoice is a CPU choice with what glibc derives from it once: the subdirectories tried in every search
+// directory and the test of a legacy cache entry.
+type cpuChoice struct {
+	cpu      CPU
+	subdirs  []string
+	legacyOK func(uint64) bool
+}
+
+// choice returns the CPU choice for machine m and class c with what follows from it, made once.
+func (r *Resolver) choice(m elf.Machine, c elf.Class) *cpuChoice {
+	cpu := r.cpu(m, c)
+	key := [2]int{int(m), int(c)}
+	r.cpuMu.Lock()
+	defer r.cpuMu.Unlock()
+	ch := r.choices[key]
+	if ch == nil {
+		ch = &cpuChoice{cpu: cpu, subdirs: cpu.subdirs(), legacyOK: cpu.legacyCacheOK(m, c)}
+		r.choices[key] = ch
+	}
+	return ch
+}
+
+// cpu returns the CPU choice for objects of machine m and class c, asking the chooser once per Resolver
+// (HostCPU reads /proc/cpuinfo).
 func (r *Resolver) cpu(m elf.Machine, c elf.Class) CPU {
 	key := [2]int{int(m), int(c)}
 	r.cpuMu.Lock()

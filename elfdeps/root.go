@@ -30,6 +30,7 @@ type root struct {
 	dirs     sync.Map // resolved directory path -> *dirList
 	links    sync.Map // resolved link path -> target string
 	resolved sync.Map // directory path as asked -> *dirLookup
+	files    sync.Map // file path as asked of resolveFile -> *dirLookup (the same answer for every program)
 }
 
 // dirLookup is a directory path resolved once: search directories are asked about again and again.
@@ -57,6 +58,11 @@ func rel(p string) string {
 	return strings.TrimPrefix(p, "/")
 }
 
+// unsortedLister is an fs.FS that can list a directory without sorting it (hostDir).
+type unsortedLister interface {
+	readDirUnsorted(name string) ([]fs.DirEntry, error)
+}
+
 // list returns the entries of the resolved directory dir.
 func (r *root) list(dir string) (map[string]fs.FileMode, error) {
 	v, ok := r.dirs.Load(dir)
@@ -65,7 +71,13 @@ func (r *root) list(dir string) (map[string]fs.FileMode, error) {
 	}
 	d := v.(*dirList)
 	d.once.Do(func() {
-		ents, err := fs.ReadDir(r.fsys, rel(dir))
+		var ents []fs.DirEntry
+		var err error
+		if u, ok := r.fsys.(unsortedLister); ok {
+			ents, err = u.readDirUnsorted(rel(dir))
+		} else {
+			ents, err = fs.ReadDir(r.fsys, rel(dir))
+		}
 		if err != nil {
 			d.err = err
 			return
@@ -169,6 +181,19 @@ func (r *root) resolve(p string) (resolved, error) {
 // directory part is resolved once, then the name is one lookup in its listing. Only a name that is itself a
 // symbolic link takes the full walk.
 func (r *root) resolveFile(p string) (resolved, error) {
+	v, ok := r.files.Load(p)
+	if !ok {
+		v, _ = r.files.LoadOrStore(p, &dirLookup{})
+	}
+	f := v.(*dirLookup)
+	f.once.Do(func() {
+		f.rp, f.err = r.resolveFileOnce(p)
+		f.rp.links = slices.Clip(f.rp.links) // shared by every caller: an append must copy
+	})
+	return f.rp, f.err
+}
+
+func (r *root) resolveFileOnce(p string) (resolved, error) {
 	i := strings.LastIndexByte(p, '/')
 	dir, name := p[:i], p[i+1:]
 	if i < 0 || name == "" || name == "." || name == ".." {

@@ -32,38 +32,38 @@ func TestSynthELFParse(t *testing.T) {
 	tests := []struct {
 		name string
 		opts synthOpts
-		want File
+		want *File
 	}{
 		{
 			name: "executable",
 			opts: synthOpts{Type: elf.ET_EXEC, Interp: "/lib64/ld-linux-x86-64.so.2", Needed: []string{"liba.so.1", "libc.so.6"},
 				RPath: "$ORIGIN/../lib", Flags1: uint64(elf.DF_1_NODEFLIB)},
-			want: File{Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Type: elf.ET_EXEC, Machine: elf.EM_X86_64,
+			want: &File{Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Type: elf.ET_EXEC, Machine: elf.EM_X86_64,
 				Interp: "/lib64/ld-linux-x86-64.so.2", Dynamic: true, Needed: []string{"liba.so.1", "libc.so.6"},
 				RPath: "$ORIGIN/../lib", HasRPath: true, Flags1: uint64(elf.DF_1_NODEFLIB)},
 		},
 		{
 			name: "library with runpath hides rpath",
 			opts: synthOpts{Soname: "liba.so.1", RPath: "/r", RunPath: "/run"},
-			want: File{Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Type: elf.ET_DYN, Machine: elf.EM_X86_64,
+			want: &File{Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Type: elf.ET_DYN, Machine: elf.EM_X86_64,
 				Dynamic: true, Soname: "liba.so.1", RunPath: "/run", HasRunPath: true},
 		},
 		{
 			name: "32-bit i386",
 			opts: synthOpts{Class: elf.ELFCLASS32, Machine: elf.EM_386, Interp: "/lib/ld-linux.so.2", Needed: []string{"libc.so.6"}},
-			want: File{Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Type: elf.ET_DYN, Machine: elf.EM_386,
+			want: &File{Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Type: elf.ET_DYN, Machine: elf.EM_386,
 				Interp: "/lib/ld-linux.so.2", Dynamic: true, Needed: []string{"libc.so.6"}},
 		},
 		{
 			name: "big-endian s390x",
 			opts: synthOpts{Data: elf.ELFDATA2MSB, Machine: elf.EM_S390, Needed: []string{"libc.so.6"}, Soname: "libz.so.1"},
-			want: File{Class: elf.ELFCLASS64, Data: elf.ELFDATA2MSB, Type: elf.ET_DYN, Machine: elf.EM_S390,
+			want: &File{Class: elf.ELFCLASS64, Data: elf.ELFDATA2MSB, Type: elf.ET_DYN, Machine: elf.EM_S390,
 				Dynamic: true, Needed: []string{"libc.so.6"}, Soname: "libz.so.1"},
 		},
 		{
 			name: "static",
 			opts: synthOpts{Type: elf.ET_EXEC, Static: true},
-			want: File{Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Type: elf.ET_EXEC, Machine: elf.EM_X86_64},
+			want: &File{Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Type: elf.ET_EXEC, Machine: elf.EM_X86_64},
 		},
 	}
 	for _, tc := range tests {
@@ -77,7 +77,7 @@ func TestSynthELFParse(t *testing.T) {
 				t.Errorf("osABITag=%d, raw header %d bytes: want -1 and the file's header", got.osABITag, len(got.hdr))
 			}
 			opt := cmpopts.IgnoreUnexported(File{})
-			if diff := cmp.Diff(&tc.want, got, opt); diff != "" {
+			if diff := cmp.Diff(tc.want, got, opt); diff != "" {
 				t.Errorf("ParseELF (-want +got):\n%s", diff)
 			}
 

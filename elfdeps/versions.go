@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // VersionNeed is one DT_VERNEED entry: the versions an object requires of the object named File.
@@ -37,10 +38,11 @@ const (
 
 // readVersions reads DT_VERNEED and DT_VERDEF (virtual addresses, with their entry counts) through the
 // PT_LOAD segments, as the loader does; names come from the dynamic string table through str.
-func (f *File) readVersions(r io.ReaderAt, size int64, bo binary.ByteOrder, verneed, verneedNum, verdef, verdefNum, strOff, strLen uint64) error {
-	// The entries lie together, and so do their names: a window of the file serves them with a read or two
-	// instead of one per entry and per name.
+func (f *File) readVersions(r io.ReaderAt, size int64, bo binary.ByteOrder, verneed, verneedNum, verdef, verdefNum, strOff, strLen uint64, sw *window) error {
+	// The entries lie together, and so do their names: a window of the file for each (sw, the string
+	// table's, is parseELF's) serves them with a read or two instead of one per entry and per name.
 	w := &window{r: r, size: size}
+	defer w.release()
 	read := func(vaddr uint64, n int, what string) ([]byte, error) {
 		off, ok := vaddrToOffset(f.loads, vaddr)
 		if !ok || off > uint64(size) || uint64(n) > uint64(size)-off {
@@ -58,7 +60,7 @@ func (f *File) readVersions(r io.ReaderAt, size int64, bo binary.ByteOrder, vern
 		}
 		for n := 64; ; n *= 4 {
 			n = int(min(uint64(n), strLen-v))
-			b, err := w.at(int64(strOff+v), n)
+			b, err := sw.at(int64(strOff+v), n)
 			if err != nil {
 				return "", fmt.Errorf("%w: reading a version name: %v", ErrBadELF, err)
 			}
@@ -154,19 +156,33 @@ func (e *VersionError) Error() string {
 // checkVersions checks, as glibc's _dl_check_map_versions does at start-up, every object's requirements
 // against the definitions of the object each needed name resolved to: a non-weak version the other does not
 // define is fatal; an object without DT_VERDEF satisfies nothing but is only warned about (not an error).
-func checkVersions(objs []*Object) []error { return checkVersionsOf(objs, objs) }
+func checkVersions(objs []*Object, memo *sync.Map) []error { return checkVersionsOf(objs, objs, memo) }
 
-// checkVersionsOf checks the objects of, among all those mapped (a dlopen checks what it maps).
-func checkVersionsOf(of, objs []*Object) []error {
+// checkVersionsOf checks the objects of, among all those mapped (a dlopen checks what it maps). memo, if
+// not nil, keeps the needs found satisfied (a Resolver's: the same pairs meet in every program).
+func checkVersionsOf(of, objs []*Object, memo *sync.Map) []error {
 	var problems []error
+	var byName map[string]*Object // for many objects, built on the first need: findByName's answers in one pass
 	for _, o := range of {
 		if o == nil || o.File == nil {
 			continue
 		}
-		for _, need := range o.File.VersionNeeds {
-			dep := findByName(objs, need.File)
+		for i := range o.File.VersionNeeds {
+			need := o.File.VersionNeeds[i]
+			var dep *Object
+			if len(objs) <= 32 {
+				dep = findByName(objs, need.File)
+			} else {
+				if byName == nil {
+					byName = nameIndex(objs)
+				}
+				dep = byName[need.File]
+			}
 			if dep == nil || dep.File == nil || dep.File.VersionDefs == nil {
 				continue // not loaded (reported already), or no version information: glibc only warns
+			}
+			if needSatisfied(memo, o.File, i, dep.File) {
+				continue
 			}
 			for _, v := range need.Versions {
 				if v.Weak || defines(dep.File.VersionDefs, v) {
@@ -177,6 +193,73 @@ func checkVersionsOf(of, objs []*Object) []error {
 		}
 	}
 	return problems
+}
+
+// needSatisfied reports whether def defines every non-weak version of f's need i, keeping a yes in memo
+// (by f: the definer found for each of its needs).
+func needSatisfied(memo *sync.Map, f *File, i int, def *File) bool {
+	var m *verMemo
+	if memo != nil {
+		v, ok := memo.Load(f)
+		if !ok {
+			v, _ = memo.LoadOrStore(f, &verMemo{ok: make([]*File, len(f.VersionNeeds))})
+		}
+		m = v.(*verMemo)
+		m.mu.Lock()
+		hit := m.ok[i] == def
+		m.mu.Unlock()
+		if hit {
+			return true
+		}
+	}
+	for _, v := range f.VersionNeeds[i].Versions {
+		if !v.Weak && !defines(def.VersionDefs, v) {
+			return false
+		}
+	}
+	if m != nil {
+		m.mu.Lock()
+		m.ok[i] = def
+		m.mu.Unlock()
+	}
+	return true
+}
+
+// verMemo is, for one file, the definer last found to satisfy each of its version needs.
+type verMemo struct {
+	mu sync.Mutex
+	ok []*File
+}
+
+// nameIndex maps every name findByName matches to the object it would return: the first of objs that
+// was loaded by that name, has it as its SONAME, or was loaded by a path ending in "/" and that name.
+func nameIndex(objs []*Object) map[string]*Object {
+	m := make(map[string]*Object, 4*len(objs))
+	add := func(name string, o *Object) {
+		if _, ok := m[name]; !ok {
+			m[name] = o
+		}
+	}
+	for _, o := range objs {
+		if o == nil {
+			continue
+		}
+		if o.Soname != "" {
+			add(o.Soname, o)
+		}
+		add(o.Name, o)
+		if o.How == HowPath {
+			for i := 0; i < len(o.Path); i++ {
+				if o.Path[i] == '/' && i+1 < len(o.Path) {
+					add(o.Path[i+1:], o)
+				}
+			}
+		}
+		for _, n := range o.names {
+			add(n, o)
+		}
+	}
+	return m
 }
 
 // defines reports whether defs has the version v (glibc compares the hash, then the name).
@@ -218,6 +301,32 @@ type window struct {
 
 const windowSize = 4096
 
+// release gives the window's buffer back (the views it gave out must be dead).
+func (w *window) release() {
+	if w.buf != nil {
+		putBuf(w.buf)
+		w.buf = nil
+	}
+}
+
+// bufs are read buffers of windowSize (larger ones are not kept): a resolution reads thousands of files
+// a few pages each, and reusing the buffers spares the garbage collector most of the bytes it would scan.
+var bufs = sync.Pool{New: func() any { b := make([]byte, windowSize); return &b }}
+
+func getBuf(n int) []byte {
+	if n <= windowSize {
+		return (*bufs.Get().(*[]byte))[:n]
+	}
+	return make([]byte, n)
+}
+
+func putBuf(b []byte) {
+	if cap(b) == windowSize {
+		b = b[:windowSize]
+		bufs.Put(&b)
+	}
+}
+
 // at returns n bytes at off (a view of the window: not to be kept).
 func (w *window) at(off int64, n int) ([]byte, error) {
 	if off >= w.off && off+int64(n) <= w.off+int64(len(w.buf)) && w.buf != nil {
@@ -232,7 +341,12 @@ func (w *window) at(off int64, n int) ([]byte, error) {
 	if length < off-start+int64(n) {
 		return nil, io.ErrUnexpectedEOF
 	}
-	buf := make([]byte, length)
+	buf := w.buf[:0]
+	if int64(cap(buf)) < length {
+		w.release()
+		buf = getBuf(int(length))
+	}
+	buf = buf[:length]
 	m, err := w.r.ReadAt(buf, start)
 	if int64(m) < off-start+int64(n) {
 		if err == nil {

@@ -80,7 +80,7 @@ func TestVersionsOfSynthObjects(t *testing.T) {
 		{"not loaded", VersionNeed{File: "libz.so.1", Versions: []VersionReq{{Name: "V1", Hash: 2}}}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := checkVersions([]*Object{prog(tc.need), lib, plain}); len(got) != tc.want {
+			if got := checkVersions([]*Object{prog(tc.need), lib, plain}, nil); len(got) != tc.want {
 				t.Errorf("problems %v, want %d", got, tc.want)
 			}
 		})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"debug/elf"
 	"encoding/json"
@@ -113,7 +114,9 @@ func runDeps(args []string, stdout, stderr io.Writer) error {
 	}
 	switch *format {
 	case "list":
-		writeList(quoteWriter{stdout}, results)
+		if err := writeList(quoteWriter{stdout}, results); err != nil {
+			return err
+		}
 	case "json":
 		if err := writeJSON(stdout, inputs, results, errs); err != nil {
 			return err
@@ -175,17 +178,27 @@ func resolverOptions(rootDir, libPath, cpuMode, hwcaps, platform, cwd string, ha
 	return opts, nil
 }
 
-func writeList(w io.Writer, results []*elfdeps.Result) {
+func writeList(w io.Writer, results []*elfdeps.Result) error {
+	seen := map[string]bool{}
 	var all []string
 	for _, res := range results {
-		if res != nil {
-			all = append(all, res.Paths()...)
+		if res == nil {
+			continue
+		}
+		for _, o := range res.Objects { // Result.Paths of each, in one set
+			if !seen[o.Path] {
+				seen[o.Path] = true
+				all = append(all, o.Path)
+			}
 		}
 	}
 	slices.Sort(all)
-	for _, p := range slices.Compact(all) {
-		fmt.Fprintln(w, p)
+	bw := bufio.NewWriter(w)
+	for _, p := range all {
+		bw.WriteString(p)
+		bw.WriteByte('\n')
 	}
+	return bw.Flush()
 }
 
 // writeTree prints a result like libtree: each object under the object that first loaded it, with why it
