@@ -44,6 +44,6 @@ func ExampleBuildImage() {
 		fmt.Println(compression, digest)
 	}
 	// Output:
-	// gzip sha256:5ad7f25905341cc9329ec23ac9f0c6e648b12e180321e5910f0b0d1665d10d7c
+	// gzip sha256:761e75fbf763fd2476a382701b893192ce85dc44439a22bb995f3205fbbcbf92
 	// zstd sha256:ab862ad5025dd6c4f5f4a446451c1c8127ab58a3c5a383fb1e5d4ccc1d76971e
 }

@@ -8,13 +8,19 @@ import (
 	"hash"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
+
+// gzipBlock is the size of the blocks a gzip layer is compressed in, in parallel. 1 MiB costs under 0.1%
+// of size against one stream (a sync marker and a dictionary restart per block).
+const gzipBlock = 1 << 20
 
 // spooledLayer is the image layer of a tree, compressed once into an unlinked temporary file while both
 // digests are computed in the same pass (the diff ID over the tar stream, the digest over the compressed
@@ -55,8 +61,15 @@ func (l *spooledLayer) fill(ctx context.Context, t *Tree, mtime time.Time, level
 		}
 		cw = zw
 	default:
-		gw, err := gzip.NewWriterLevel(counted, level)
+		gw, err := pgzip.NewWriterLevel(counted, level)
 		if err != nil {
+			return err
+		}
+		// Blocks of gzipBlock bytes compress on up to four CPUs at once (each block in flight holds a few
+		// MiB: the build's memory bound), each with the previous block's last 32 KiB as its dictionary: the
+		// bytes depend on the block size alone, not on how many run at once, so digests are the same on any
+		// machine (TestGzipLayerIndependentOfCPUs).
+		if err := gw.SetConcurrency(gzipBlock, min(4, max(2, runtime.GOMAXPROCS(0)))); err != nil {
 			return err
 		}
 		cw = gw
