@@ -249,6 +249,9 @@ func (s Spec) Check() error {
 	default:
 		return fmt.Errorf("certificates %q: want auto, always or never", s.Rules.Base.Certs)
 	}
+	if err := CheckLayering(s.Image.Layering, s.Image.MaxLayers); err != nil {
+		return err
+	}
 	switch s.Image.Compression {
 	case "", "gzip", "zstd":
 	default:
@@ -444,6 +447,11 @@ func (p *Planner) image(ctx context.Context, s Spec) (img v1.Image, err error) {
 	cfg.Author = cmp.Or(cfg.Author, "scratchpack")
 	if cfg.SpoolDir == "" {
 		cfg.SpoolDir = spoolDir(s.Sink)
+	}
+	if cfg.Layering == LayeringPackage && cfg.Layers == nil {
+		if cfg.Layers, err = p.packageLayers(cfg.MaxLayers, cfg.CreatedBy); err != nil {
+			return nil, err
+		}
 	}
 	return BuildImage(ctx, p.Tree(), cfg)
 }

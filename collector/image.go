@@ -45,6 +45,12 @@ type ImageConfig struct {
 	CreatedBy           string            // the layer's history entry (default "scratchpack build"); image paths only
 	Author              string            // the config's author
 	SpoolDir            string            // where the compressed layer is kept while the image is written ("": the system's)
+	// Layering is LayeringSingle (default) or LayeringPackage, MaxLayers the budget of the latter (0:
+	// DefaultMaxLayers); Build turns them into Layers. Layers, when set, are the image's layers in order
+	// instead of one layer of the whole tree.
+	Layering  string
+	MaxLayers int
+	Layers    []LayerSpec
 }
 
 // gzipLevel is the level of gzip layers (see BuildImage).
@@ -86,17 +92,24 @@ func BuildImage(ctx context.Context, t *Tree, cfg ImageConfig) (v1.Image, error)
 		return nil, err
 	}
 
-	layer, err := newSpooledLayer(ctx, t, created, layerType, level, cfg.SpoolDir)
-	if err != nil {
-		return nil, fmt.Errorf("making the image layer: %w", err)
+	specs := cfg.Layers
+	if len(specs) == 0 {
+		specs = []LayerSpec{{Tree: t, CreatedBy: cmp.Or(cfg.CreatedBy, createdBy)}}
 	}
-	img, err := mutate.Append(base, mutate.Addendum{
-		Layer:     layer,
-		MediaType: layerType,
-		History:   v1.History{Created: v1.Time{Time: created}, CreatedBy: cmp.Or(cfg.CreatedBy, createdBy), Author: cfg.Author},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("adding the layer: %w", err)
+	img := base
+	for _, ls := range specs {
+		layer, err := newSpooledLayer(ctx, ls.Tree, created, layerType, level, cfg.SpoolDir)
+		if err != nil {
+			return nil, fmt.Errorf("making the image layer: %w", err)
+		}
+		img, err = mutate.Append(img, mutate.Addendum{
+			Layer:     layer,
+			MediaType: layerType,
+			History:   v1.History{Created: v1.Time{Time: created}, CreatedBy: cmp.Or(ls.CreatedBy, createdBy), Author: cfg.Author},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("adding the layer: %w", err)
+		}
 	}
 	annotations := maps.Clone(cfg.Annotations)
 	if cfg.Base != nil {

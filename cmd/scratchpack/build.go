@@ -35,6 +35,8 @@ type buildFlags struct {
 	user, workdir                    string
 	labels, annotations              []string
 	platform, base, compression      string
+	layering                         string
+	maxLayers                        int
 	certs                            string
 	force, tzdata, insecure, verbose bool
 	literalBudget                    string
@@ -93,6 +95,8 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 		"and with OS/ARCH=ROOT roots the one to build alone")
 	fl.StringVar(&b.base, "base", "", "base image to add the layer to: oci:PATH[:TAG], docker-archive:PATH[:REF] or docker://REF (default: empty, FROM scratch)")
 	fl.StringVar(&b.compression, "compression", "gzip", "layer compression: gzip or zstd")
+	fl.StringVar(&b.layering, "layering", "single", "how files are split into layers: single (one layer) or package (a layer per Debian package of the root, the most depended-on lowest, then one for the rest: images from one root share their common packages' layers)")
+	fl.IntVar(&b.maxLayers, "max-layers", collector.DefaultMaxLayers, "with --layering package, at most this many layers (the smallest packages share one)")
 	fl.StringVar(&b.certs, "certs", "auto", "CA certificates: auto (when a TLS library is in), always or never")
 	fl.BoolVar(&b.tzdata, "tzdata", false, "add the root's /usr/share/zoneinfo")
 	fl.BoolVar(&b.force, "force", false, "replace an existing output")
@@ -130,7 +134,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	stderr = quoteWriter{stderr}
 	b := *bp
 	b.stdin = os.Stdin
-	imageOnly := changedFlags(fl, "entrypoint", "cmd", "env", "label", "annotation", "base", "compression")
+	imageOnly := changedFlags(fl, "entrypoint", "cmd", "env", "label", "annotation", "base", "compression", "layering", "max-layers")
 	files := fl.Args()
 	var afterDash []string
 	if n := fl.ArgsLenAtDash(); n >= 0 {
@@ -327,7 +331,8 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	if s.SBOM.File != "" && s.SBOM.Format == "" {
 		s.SBOM.Format = "spdx"
 	}
-	s.Image = collector.ImageConfig{Entrypoint: b.entrypoint, Cmd: b.cmd, Env: b.env, User: b.user, Compression: b.compression}
+	s.Image = collector.ImageConfig{Entrypoint: b.entrypoint, Cmd: b.cmd, Env: b.env, User: b.user, Compression: b.compression,
+		Layering: b.layering, MaxLayers: b.maxLayers}
 	if s.Image.Labels, err = keyValues("--label", b.labels); err != nil {
 		return usage(err)
 	}

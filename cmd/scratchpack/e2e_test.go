@@ -15,6 +15,7 @@ import (
 	"io"
 	"io/fs"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -856,4 +857,54 @@ func TestE2EMergedUsr(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestE2EPackageLayers: an image layered by package unpacks with umoci to the same root as the single-layer
+// image, and its program runs there.
+func TestE2EPackageLayers(t *testing.T) {
+	needRoot(t)
+	needTools(t, "umoci")
+	dir := t.TempDir()
+	layered, single := filepath.Join(dir, "layered"), filepath.Join(dir, "single")
+	buildDigest(t, "--layering", "package", "/usr/bin/curl", "-o", "oci:"+layered+":latest")
+	buildDigest(t, "/usr/bin/curl", "-o", "oci:"+single+":latest")
+	if n := len(ociImageLayers(t, layered)); n < 10 {
+		t.Errorf("the layered image has %d layers", n)
+	}
+	lb, _ := umociUnpack(t, layered+":latest")
+	sb, _ := umociUnpack(t, single+":latest")
+	lroot, sroot := filepath.Join(lb, "rootfs"), filepath.Join(sb, "rootfs")
+	rel := func(root string) map[string]string { // path inside the root -> mode, size, content, link target
+		out := map[string]string{}
+		for p, desc := range treeSnapshot(t, root) {
+			f := strings.Fields(desc)
+			if strings.HasPrefix(f[0], "d") {
+				f = f[:1] // a directory's size and time are the file system's
+			} else {
+				f = append(f[:2], f[3:]...) // not the time
+			}
+			out[strings.TrimPrefix(p, root)] = strings.Join(f, " ")
+		}
+		return out
+	}
+	if a, b := rel(lroot), rel(sroot); !maps.Equal(a, b) {
+		for p := range a {
+			if a[p] != b[p] {
+				t.Errorf("%s: layered %q, single %q", p, a[p], b[p])
+			}
+		}
+		t.Errorf("the layered image unpacks to another root than the single-layer one (%d and %d paths)", len(a), len(b))
+	}
+	if out := mustRunInRoot(t, lroot, nil, "/usr/bin/curl", "--version"); !strings.HasPrefix(out, "curl ") {
+		t.Errorf("curl in the layered image printed %q", out)
+	}
+}
+
+func ociImageLayers(t *testing.T, dir string) []v1.Layer {
+	t.Helper()
+	ls, err := ociImage(t, dir, "latest").Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ls
 }
