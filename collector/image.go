@@ -51,6 +51,8 @@ type ImageConfig struct {
 	Layering  string
 	MaxLayers int
 	Layers    []LayerSpec
+	// LayerCache, if set, keeps compressed layers for later builds (see LayerCache).
+	LayerCache *LayerCache
 }
 
 // gzipLevel is the level of gzip layers (see BuildImage).
@@ -98,7 +100,13 @@ func BuildImage(ctx context.Context, t *Tree, cfg ImageConfig) (v1.Image, error)
 	}
 	img := base
 	for _, ls := range specs {
-		layer, err := newSpooledLayer(ctx, ls.Tree, created, layerType, level, cfg.SpoolDir)
+		var layer *spooledLayer
+		var err error
+		if cfg.LayerCache != nil {
+			layer, err = cfg.LayerCache.layer(ctx, ls.Tree, created, layerType, level, cfg.SpoolDir)
+		} else {
+			layer, err = newSpooledLayer(ctx, ls.Tree, created, layerType, level, cfg.SpoolDir)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("making the image layer: %w", err)
 		}

@@ -35,7 +35,7 @@ type buildFlags struct {
 	user, workdir                    string
 	labels, annotations              []string
 	platform, base, compression      string
-	layering                         string
+	layering, layerCache             string
 	maxLayers                        int
 	certs                            string
 	force, tzdata, insecure, verbose bool
@@ -96,6 +96,7 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 	fl.StringVar(&b.base, "base", "", "base image to add the layer to: oci:PATH[:TAG], docker-archive:PATH[:REF] or docker://REF (default: empty, FROM scratch)")
 	fl.StringVar(&b.compression, "compression", "gzip", "layer compression: gzip or zstd")
 	fl.StringVar(&b.layering, "layering", "single", "how files are split into layers: single (one layer) or package (a layer per Debian package of the root, the most depended-on lowest, then one for the rest: images from one root share their common packages' layers)")
+	fl.StringVar(&b.layerCache, "layer-cache", "", "keep compressed layers in this directory, by content: an unchanged layer (a package's, with --layering package) is not compressed again by the next build (nothing is evicted)")
 	fl.IntVar(&b.maxLayers, "max-layers", collector.DefaultMaxLayers, "with --layering package, at most this many layers (the smallest packages share one)")
 	fl.StringVar(&b.certs, "certs", "auto", "CA certificates: auto (when a TLS library is in), always or never")
 	fl.BoolVar(&b.tzdata, "tzdata", false, "add the root's /usr/share/zoneinfo")
@@ -134,7 +135,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	stderr = quoteWriter{stderr}
 	b := *bp
 	b.stdin = os.Stdin
-	imageOnly := changedFlags(fl, "entrypoint", "cmd", "env", "label", "annotation", "base", "compression", "layering", "max-layers")
+	imageOnly := changedFlags(fl, "entrypoint", "cmd", "env", "label", "annotation", "base", "compression", "layering", "max-layers", "layer-cache")
 	files := fl.Args()
 	var afterDash []string
 	if n := fl.ArgsLenAtDash(); n >= 0 {
@@ -333,6 +334,9 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	}
 	s.Image = collector.ImageConfig{Entrypoint: b.entrypoint, Cmd: b.cmd, Env: b.env, User: b.user, Compression: b.compression,
 		Layering: b.layering, MaxLayers: b.maxLayers}
+	if b.layerCache != "" {
+		s.Image.LayerCache = &collector.LayerCache{Dir: b.layerCache}
+	}
 	if s.Image.Labels, err = keyValues("--label", b.labels); err != nil {
 		return usage(err)
 	}

@@ -1,0 +1,140 @@
+package collector
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// LayerCache keeps compressed layers by what they compress (their diff ID) and how (media type, level,
+// block size, codec): an unchanged layer is not compressed again on the next build, the layers of an
+// unchanged package included. Its directory holds BLOB files and their descriptions; a cached blob is read
+// whole and checked against its digest before it is used, so a damaged cache costs a compression, never a
+// wrong image. Nothing is ever evicted: the directory is the user's to empty.
+type LayerCache struct {
+	Dir string
+}
+
+// layerCodec names the compressor whose output the cache holds: another version may compress otherwise.
+const layerCodec = "pgzip-1.2.6/klauspost-compress-1.19.2"
+
+type cachedLayer struct {
+	Digest    string          `json:"digest"`
+	DiffID    string          `json:"diffID"`
+	Size      int64           `json:"size"`
+	MediaType types.MediaType `json:"mediaType"`
+}
+
+func (c *LayerCache) key(diffID v1.Hash, mediaType types.MediaType, level int) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s %s %d %d %s", diffID, mediaType, level, gzipBlock, layerCodec))
+	return hex.EncodeToString(h[:])
+}
+
+// layer returns the layer of tree t: from the cache when it holds one for the tree's diff ID, else made
+// and then kept there.
+func (c *LayerCache) layer(ctx context.Context, t *Tree, mtime time.Time, mediaType types.MediaType, level int, spool string) (*spooledLayer, error) {
+	diff := sha256.New()
+	if err := WriteTar(ctx, t, diff, mtime); err != nil {
+		return nil, err
+	}
+	diffID := hashOf(diff)
+	key := c.key(diffID, mediaType, level)
+	if l, err := c.get(key, diffID); err == nil {
+		return l, nil
+	}
+	l, err := newSpooledLayer(ctx, t, mtime, mediaType, level, spool)
+	if err != nil {
+		return nil, err
+	}
+	if l.diffID != diffID {
+		return nil, fmt.Errorf("the layer's content changed while it was written (diff ID %s, then %s)", diffID, l.diffID)
+	}
+	if err := c.put(key, l); err != nil {
+		return nil, fmt.Errorf("keeping the layer in the cache %s: %w", c.Dir, err)
+	}
+	return l, nil
+}
+
+func (c *LayerCache) get(key string, diffID v1.Hash) (*spooledLayer, error) {
+	data, err := os.ReadFile(filepath.Join(c.Dir, key+".json"))
+	if err != nil {
+		return nil, err
+	}
+	var d cachedLayer
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, err
+	}
+	digest, err := v1.NewHash(d.Digest)
+	if err != nil || d.DiffID != diffID.String() {
+		return nil, errors.New("a stale cache entry")
+	}
+	f, err := os.Open(filepath.Join(c.Dir, key+".blob"))
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil || n != d.Size || hashOf(h) != digest {
+		f.Close()
+		return nil, errors.New("a damaged cache entry")
+	}
+	return &spooledLayer{f: f, size: n, digest: digest, diffID: diffID, mediaType: d.MediaType}, nil
+}
+
+// put copies the layer's spool file into the cache, beside its final name first, then renames it in.
+func (c *LayerCache) put(key string, l *spooledLayer) error {
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(c.Dir, ".layer-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, io.NewSectionReader(l.f, 0, l.size)); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	desc, err := json.Marshal(cachedLayer{Digest: l.digest.String(), DiffID: l.diffID.String(), Size: l.size, MediaType: l.mediaType})
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(c.Dir, key+".blob")); err != nil {
+		return err
+	}
+	return writeFileAtomicallyIn(filepath.Join(c.Dir, key+".json"), desc)
+}
+
+// writeFileAtomicallyIn writes data to a temporary name beside file and renames it in.
+func writeFileAtomicallyIn(file string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".desc-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return os.Rename(tmp.Name(), file)
+}
