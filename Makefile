@@ -63,8 +63,8 @@ fuzz: ## fuzz every parser of hostile input for FUZZTIME each (ELF, ld.so.cache 
 	$(GO) test ./collector -run '^$$' -fuzz '^FuzzScriptParsers$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./collector/dpkg -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
 
-bench: build ## deps over the system corpus vs libtree and ldd; build of a large closure vs tar+gzip and crane
-	./bench/deps.sh && ./bench/build.sh
+bench: build ## deps over the system corpus vs libtree and ldd; build of a large closure vs tar+gzip, pigz and crane; layer sharing across six images in a registry
+	./bench/deps.sh && ./bench/build.sh && ./bench/layers.sh
 
 clean: ## remove build outputs
 	rm -rf bin
