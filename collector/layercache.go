@@ -11,9 +11,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -137,4 +141,77 @@ func writeFileAtomicallyIn(file string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), file)
+}
+
+// pushedFile is where the cache records the repositories a layer (by digest) was pushed to.
+func (c *LayerCache) pushedFile(d v1.Hash) string {
+	return filepath.Join(c.Dir, "pushed", d.Algorithm+"-"+d.Hex)
+}
+
+// mountable is img with each layer that the cache saw pushed to another repository of repo's registry
+// offered for a cross-repository mount from there (go-containerregistry asks the registry to mount a
+// *remote.MountableLayer, and sends the blob when it will not).
+func (c *LayerCache) mountable(img v1.Image, repo name.Repository) v1.Image {
+	return mountImage{Image: img, c: c, repo: repo}
+}
+
+type mountImage struct {
+	v1.Image
+	c    *LayerCache
+	repo name.Repository
+}
+
+func (mi mountImage) Layers() ([]v1.Layer, error) {
+	ls, err := mi.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(ls)
+	for i, l := range ls {
+		if _, ok := l.(*remote.MountableLayer); ok {
+			continue
+		}
+		d, err := l.Digest()
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(mi.c.pushedFile(d))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			from, err := name.NewRepository(line, name.WeakValidation)
+			if err != nil || from.RegistryStr() != mi.repo.RegistryStr() || from.RepositoryStr() == mi.repo.RepositoryStr() {
+				continue
+			}
+			out[i] = &remote.MountableLayer{Layer: l, Reference: from.Digest(d.String())}
+			break
+		}
+	}
+	return out, nil
+}
+
+// recordPushed notes that img's layers are in repo (best effort: a record that cannot be written only
+// costs a later mount).
+func (c *LayerCache) recordPushed(img v1.Image, repo name.Repository) {
+	ls, err := img.Layers()
+	if err != nil {
+		return
+	}
+	line := repo.RegistryStr() + "/" + repo.RepositoryStr()
+	for _, l := range ls {
+		d, err := l.Digest()
+		if err != nil {
+			continue
+		}
+		f := c.pushedFile(d)
+		old, _ := os.ReadFile(f)
+		if slices.Contains(strings.Split(string(old), "\n"), line) {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return
+		}
+		writeFileAtomicallyIn(f, append(old, line+"\n"...))
+	}
 }

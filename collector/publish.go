@@ -122,12 +122,12 @@ func WriteDockerArchive(img v1.Image, file, ref string, force bool) error {
 // a loopback registry (localhost, 127.0.0.0/8, ::1); otherwise every request, redirects and token fetches
 // included, must be HTTPS. progress, if not nil, receives updates and is closed when the push ends.
 func Push(ctx context.Context, img v1.Image, ref string, insecure bool, progress chan<- v1.Update) (v1.Hash, error) {
-	return push(ctx, img, ref, insecure, progress, 0, false)
+	return push(ctx, img, ref, insecure, progress, 0, false, nil)
 }
 
 // push is Push with a bound on each request (0: registry.DefaultRequestTimeout), and the Docker config's
 // credential helpers when helpers.
-func push(ctx context.Context, img v1.Image, ref string, insecure bool, progress chan<- v1.Update, timeout time.Duration, helpers bool) (v1.Hash, error) {
+func push(ctx context.Context, img v1.Image, ref string, insecure bool, progress chan<- v1.Update, timeout time.Duration, helpers bool, cache *LayerCache) (v1.Hash, error) {
 	ropts := []registry.Option{registry.WithCredentialHelpers(helpers)}
 	if timeout > 0 {
 		ropts = append(ropts, registry.WithRequestTimeout(timeout))
@@ -143,7 +143,11 @@ func push(ctx context.Context, img v1.Image, ref string, insecure bool, progress
 		opts = append(opts, remote.WithProgress(progress))
 	}
 	var u uploads
-	if err := remote.Write(r, trackedImage{img, &u}, opts...); err != nil {
+	pushed := img
+	if cache != nil {
+		pushed = cache.mountable(img, r.Context())
+	}
+	if err := remote.Write(r, trackedImage{pushed, &u}, opts...); err != nil {
 		if sending := u.inFlight(); sending != "" {
 			return v1.Hash{}, fmt.Errorf("pushing %s, while sending %s: %w", r, sending, err)
 		}
@@ -152,6 +156,9 @@ func push(ctx context.Context, img v1.Image, ref string, insecure bool, progress
 	d, err := img.Digest()
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("pushing %s: %w", r, err)
+	}
+	if cache != nil {
+		cache.recordPushed(img, r.Context())
 	}
 	return d, nil
 }

@@ -44,6 +44,8 @@ type SinkOptions struct {
 	Timeout  time.Duration    // bound on each registry request (0: the default)
 	// CredentialHelpers lets the Docker config's credential helpers run (see RegistrySink).
 	CredentialHelpers bool
+	// LayerCache, if set, is where a push records where its layers went (see RegistrySink.Cache).
+	LayerCache *LayerCache
 }
 
 // NewSink returns the sink for a parsed output.
@@ -60,7 +62,7 @@ func NewSink(d Dest, o SinkOptions) (Sink, error) {
 	case "docker-archive":
 		return &ArchiveSink{Path: d.Path, Ref: d.Ref, Force: o.Force}, nil
 	case "docker":
-		return &RegistrySink{Ref: d.Ref, Insecure: o.Insecure, Progress: o.Progress, Timeout: o.Timeout, CredentialHelpers: o.CredentialHelpers}, nil
+		return &RegistrySink{Ref: d.Ref, Insecure: o.Insecure, Progress: o.Progress, Timeout: o.Timeout, CredentialHelpers: o.CredentialHelpers, Cache: o.LayerCache}, nil
 	}
 	return nil, fmt.Errorf("output %q: unknown transport %q: want one of %s", d.Path, d.Transport, transportForms())
 }

@@ -18,6 +18,9 @@ type RegistrySink struct {
 	Timeout  time.Duration // bound on each request, a blob's upload included (0: the default)
 	// CredentialHelpers lets the Docker config's credsStore and credHelpers run for credentials.
 	CredentialHelpers bool
+	// Cache, if set, records which repositories each layer was pushed to, so that a push to another
+	// repository of the same registry mounts the layer from there instead of sending it.
+	Cache *LayerCache
 }
 
 func (s *RegistrySink) Check() error     { return nil }
@@ -28,7 +31,7 @@ func (s *RegistrySink) Publish(ctx context.Context, a Artifact) (string, error) 
 	if a.Image == nil {
 		return "", errors.New("no image to push")
 	}
-	d, err := push(ctx, a.Image, s.Ref, s.Insecure, s.Progress, s.Timeout, s.CredentialHelpers)
+	d, err := push(ctx, a.Image, s.Ref, s.Insecure, s.Progress, s.Timeout, s.CredentialHelpers, s.Cache)
 	if err != nil {
 		return "", err
 	}

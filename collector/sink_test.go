@@ -268,7 +268,7 @@ func TestPushNamesTheStalledBlob(t *testing.T) {
 		reg.ServeHTTP(w, r)
 	}))
 	start := time.Now()
-	_, err = push(context.Background(), img, host+"/stall/x:1", false, nil, time.Second, false)
+	_, err = push(context.Background(), img, host+"/stall/x:1", false, nil, time.Second, false, nil)
 	if err == nil {
 		t.Fatal("the push succeeded")
 	}

@@ -450,7 +450,8 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	} else {
 		var sinks []collector.Sink
 		for _, d := range dests {
-			o := collector.SinkOptions{Force: b.force, Insecure: b.insecure, Timeout: b.registryTimeout, CredentialHelpers: b.credHelpers}
+			o := collector.SinkOptions{Force: b.force, Insecure: b.insecure, Timeout: b.registryTimeout, CredentialHelpers: b.credHelpers,
+				LayerCache: s.Image.LayerCache}
 			if d.Transport == "docker" && isTerminal(stderr) {
 				updates := make(chan v1.Update, 16)
 				go showProgress(stderr, updates)
