@@ -38,6 +38,12 @@ type Spec struct {
 	Programs []Program
 	// Adds are host files or trees to put in.
 	Adds []Add
+	// RootPaths are paths of the root put in at their own place, with what they hold (a directory's tree)
+	// and their closures (slim keeps an image's working directory and volumes this way).
+	RootPaths []string
+	// Scripts are files of the root an interpreter of the image runs, given on its command line (python3
+	// app.py): each is kept, and the interpreter's rule follows what it imports as for a #! script.
+	Scripts []Script
 	// Resolve are options for every resolver (library path, working directory); CPUs the CPU choices
 	// whose union goes in (default AllCPUVariants).
 	Resolve []elfdeps.Option
@@ -158,6 +164,17 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 			return nil, err
 		}
 	}
+	for _, sc := range s.Scripts {
+		if err := p.AddRootPath(sc.Path, Origin{Kind: OriginAdded, Reason: "run by " + sc.Interp}); err != nil {
+			return nil, fmt.Errorf("keeping %s: %w", sc.Path, err)
+		}
+		p.scripts = append(p.scripts, sc)
+	}
+	for _, rp := range s.RootPaths {
+		if err := p.AddRootPath(rp, Origin{Kind: OriginAdded, Reason: "kept from the root"}); err != nil {
+			return nil, fmt.Errorf("keeping %s: %w", rp, err)
+		}
+	}
 	if s.declaredPlatform {
 		if err := p.checkPlatformMatch(s.Image.Platform); err != nil {
 			return nil, err
@@ -227,7 +244,7 @@ func Build(ctx context.Context, s Spec) (*Result, error) {
 // Check validates everything in the spec but the root, before any work: Build calls it first, and a
 // caller may call it before it opens the root (an image root is read whole when opened).
 func (s Spec) Check() error {
-	if len(s.Programs) == 0 && len(s.Adds) == 0 {
+	if len(s.Programs) == 0 && len(s.Adds) == 0 && len(s.RootPaths) == 0 {
 		return errors.New("nothing to put in the image: no program and no file")
 	}
 	if s.Sink == nil && s.Explain == nil {
@@ -423,7 +440,7 @@ func (p *Planner) image(ctx context.Context, s Spec) (img v1.Image, err error) {
 	if cfg.WorkingDir == "" {
 		cfg.WorkingDir = s.WorkDir
 	}
-	if cfg.Entrypoint == nil {
+	if cfg.Entrypoint == nil && cfg.FromConfig == nil {
 		if first := slices.Concat(p.programImages, p.addedPrograms); len(first) > 0 {
 			cfg.Entrypoint = first[:1]
 		}

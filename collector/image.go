@@ -53,6 +53,9 @@ type ImageConfig struct {
 	Layers    []LayerSpec
 	// LayerCache, if set, keeps compressed layers for later builds (see LayerCache).
 	LayerCache *LayerCache
+	// FromConfig, if set, is the config the image starts from instead of the base's (slim keeps its
+	// source's: entrypoint, command, environment, user, ports, volumes, labels, stop signal, healthcheck).
+	FromConfig *v1.Config
 }
 
 // gzipLevel is the level of gzip layers (see BuildImage).
@@ -87,6 +90,9 @@ func BuildImage(ctx context.Context, t *Tree, cfg ImageConfig) (v1.Image, error)
 		return nil, fmt.Errorf("reading the base image's config: %w", err)
 	}
 	cf := baseCfg.DeepCopy()
+	if cfg.FromConfig != nil {
+		cf.Config = *cfg.FromConfig.DeepCopy()
+	}
 	if err := applyConfig(cf, cfg, created); err != nil {
 		return nil, err
 	}
@@ -267,7 +273,7 @@ func applyConfig(cf *v1.ConfigFile, cfg ImageConfig, created time.Time) error {
 		}
 	}
 	// Without a PATH, containerd and runc run the process with none at all (Docker adds one itself).
-	if !slices.ContainsFunc(c.Env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+	if cfg.FromConfig == nil && !slices.ContainsFunc(c.Env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
 		c.Env = append([]string{"PATH=" + DefaultPath}, c.Env...)
 	}
 	if cfg.User != "" {

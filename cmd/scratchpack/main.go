@@ -44,6 +44,8 @@ func commands() []command {
 			func() string { return depsAbout }, func() *pflag.FlagSet { fl, _ := depsFlagSet(); return fl }, runDeps},
 		{"build", "build a minimal root filesystem or FROM-scratch image for programs", "FILE[:DEST]... -o DEST",
 			buildAbout, func() *pflag.FlagSet { fl, _ := buildFlagSet(); return fl }, runBuild},
+		{"slim", "slim an existing image to what its entrypoint, command and rules need, without running it", "SRC -o DEST",
+			func() string { return slimAbout }, func() *pflag.FlagSet { fl, _ := slimFlagSet(); return fl }, runSlim},
 		{"rules", "list the run-time rules build applies (and --no-rule NAME switches off)", "",
 			func() string { return "Lists the run-time rules 'scratchpack build' applies, in order." }, nil, runRules},
 		{"version", "print the version and VCS revision scratchpack was built from", "",

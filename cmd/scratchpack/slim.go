@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/scratchpack/scratchpack/collector"
+	"github.com/scratchpack/scratchpack/collector/rootfs"
+)
+
+const slimAbout = `Slims an existing image without running it: the programs its entrypoint, command and healthcheck
+run (looked up on its PATH; "sh -c LINE" keeps the shell and the programs LINE names; a shell entrypoint
+script is read the same way), their closures, every rule build applies, its working directory and volumes,
+and --keep paths stay; the config stays whole but its layers and history. SRC is oci:PATH[:TAG],
+docker-archive:PATH[:REF] or docker://REF, and is never changed. DEST is any output of build.`
+
+type slimFlags struct {
+	outputs, keeps                    []string
+	platform, compression, layering   string
+	certs                             string
+	force, insecure, explain, verbose bool
+	credHelpers                       bool
+}
+
+func slimFlagSet() (*pflag.FlagSet, *slimFlags) {
+	fl := pflag.NewFlagSet("slim", pflag.ContinueOnError)
+	f := &slimFlags{}
+	fl.StringArrayVarP(&f.outputs, "output", "o", nil, "where to write the slim image (as build's -o; required); repeatable")
+	fl.StringArrayVar(&f.keeps, "keep", nil, "keep this path of the image too, with what it holds (a glob: /usr/share/nginx/html, /etc/app/*.conf); repeatable")
+	fl.StringVar(&f.platform, "platform", "", "the platform to take from a multi-platform source (default: this machine's)")
+	fl.StringVar(&f.compression, "compression", "gzip", "layer compression: gzip or zstd")
+	fl.StringVar(&f.layering, "layering", "single", "single or package (see build --help)")
+	fl.StringVar(&f.certs, "certs", "auto", "CA certificates: auto (when a TLS library is in), always or never")
+	fl.BoolVar(&f.force, "force", false, "replace an existing output")
+	fl.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP registries (loopback ones are always allowed)")
+	fl.BoolVar(&f.credHelpers, "cred-helpers", false, "let the Docker config's credential helpers run for registry credentials")
+	fl.BoolVar(&f.explain, "explain", false, "print why each file stays, and write nothing")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "list every file that stays and why (on stderr)")
+	return fl, f
+}
+
+func runSlim(args []string, stdout, stderr io.Writer) error {
+	fl, f := slimFlagSet()
+	if help, err := parseFlags(fl, args, stdout); help || err != nil {
+		return err
+	}
+	stderr = quoteWriter{stderr}
+	if fl.NArg() != 1 {
+		return &exitError{code: 2, err: errors.New("give one source image: scratchpack slim SRC -o DEST (see --help)")}
+	}
+	src := fl.Arg(0)
+	if !rootfs.IsImageRef(src) {
+		return &exitError{code: 2, err: fmt.Errorf("%q is not an image reference: want oci:PATH[:TAG], docker-archive:PATH[:REF] or docker://REF", src)}
+	}
+	if len(f.outputs) == 0 && !f.explain {
+		return &exitError{code: 2, err: errors.New("no output given: -o DEST")}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	spec := collector.Spec{Rules: collector.RuleOptions{Base: collector.BaseFiles{Certs: f.certs}},
+		Log: slog.New(&noteHandler{w: stderr, verbose: f.verbose})}
+	spec.Image = collector.ImageConfig{Compression: f.compression, Layering: f.layering}
+	var err error
+	if spec.Image.Created, err = sourceDateEpoch(); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if f.explain {
+		spec.Explain = stdout
+	} else {
+		var sinks []collector.Sink
+		for _, o := range f.outputs {
+			d, err := collector.ParseDest(o)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			s, err := collector.NewSink(d, collector.SinkOptions{Force: f.force, Insecure: f.insecure, CredentialHelpers: f.credHelpers})
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			sinks = append(sinks, s)
+		}
+		spec.Sink = sinks[0]
+		if len(sinks) > 1 {
+			spec.Sink = collector.Multi(sinks...)
+		}
+		if err := spec.Sink.Check(); err != nil {
+			return withHint(err)
+		}
+	}
+	lopts := []rootfs.LoadOption{rootfs.WithInsecure(f.insecure), rootfs.WithCredentialHelpers(f.credHelpers)}
+	if f.platform != "" {
+		p, err := collector.ParsePlatform(f.platform)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		lopts = append(lopts, rootfs.WithPlatform(p))
+	}
+	img, err := rootfs.LoadImage(ctx, src, lopts...)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", src, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("reading the config of %s: %w", src, err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", src, err)
+	}
+	root, err := rootfs.NewImage(img, src)
+	if err != nil {
+		return fmt.Errorf("reading the layers of %s: %w", src, err)
+	}
+	defer root.Close()
+	spec.Root = root
+	beforeFiles, beforeBytes := treeSize(root)
+	res, plan, err := collector.Slim(ctx, collector.SlimSpec{Spec: spec, Config: cf, Source: src, Digest: digest, Keep: f.keeps})
+	for _, n := range plan.Notes {
+		fmt.Fprintf(stderr, "scratchpack slim: note: %s\n", n)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return &exitError{code: 130, err: errors.New("interrupted: nothing was written")}
+		}
+		return withHint(err)
+	}
+	if f.explain {
+		return nil
+	}
+	files, bytes := 0, int64(0)
+	for _, e := range res.Tree.Entries() {
+		if e.Kind == collector.KindFile {
+			files++
+			bytes += e.Size
+		}
+		if f.verbose && len(e.Origins) > 0 {
+			fmt.Fprintf(stderr, "  %-60s %s\n", e.Path, strings.Join(e.Why(), "; "))
+		}
+	}
+	fmt.Fprintf(stderr, "scratchpack slim: kept %s: %d of %d files, %s of %s (%.1f%%)\n", strings.Join(plan.Programs, " "),
+		files, beforeFiles, collector.HumanSize(bytes), collector.HumanSize(beforeBytes), 100*float64(bytes)/float64(max(beforeBytes, 1)))
+	fmt.Fprintln(stdout, res.Output)
+	return nil
+}
+
+// treeSize counts the regular files of a root and their bytes.
+func treeSize(root rootfs.FS) (files int, bytes int64) {
+	fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				files++
+				bytes += fi.Size()
+			}
+		}
+		return nil
+	})
+	return files, bytes
+}
