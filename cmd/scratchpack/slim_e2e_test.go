@@ -7,13 +7,18 @@ package main
 // under chroot, and is reproducible; the source is not changed.
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/scratchpack/scratchpack/internal/debtree"
 )
@@ -143,4 +148,126 @@ func buildDigestOf(t *testing.T, args ...string) string {
 		t.Fatalf("scratchpack %q: exit %d, %q\n%s", args, code, stdout, stderr)
 	}
 	return strings.TrimSpace(stdout)
+}
+
+// startInRoot starts argv inside root as runInRoot does (a private mount namespace with /dev and /proc),
+// in the background; the returned stop kills it and waits.
+func startInRoot(t *testing.T, root string, argv ...string) (stop func()) {
+	t.Helper()
+	for _, d := range []string{"dev", "proc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mountBin, _ := exec.LookPath("mount")
+	script := `set -e
+"$MOUNT" --rbind /dev "$ROOT/dev"
+"$MOUNT" -t proc proc "$ROOT/proc"
+exec "$@"`
+	cmd := exec.Command("unshare", append([]string{"--mount", "--fork", "--kill-child", "--", "/bin/sh", "-c", script, "sh", self}, argv...)...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "MOUNT=" + mountBin, "ROOT=" + root, chrootRootVar + "=" + root,
+		chrootEnvVar + `=["PATH=/usr/bin:/bin"]`, chrootUserVar + "="}
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%v in %s printed:\n%s", argv, root, logs.String())
+		}
+	}
+}
+
+// redisRoundTrip sends commands to a Redis server on addr, one at a time, and returns the replies' first lines.
+func redisRoundTrip(t *testing.T, addr string, cmds ...string) []string {
+	t.Helper()
+	var conn net.Conn
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if conn, err = net.DialTimeout("tcp", addr, time.Second); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("no Redis server on %s: %v", addr, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(conn)
+	var out []string
+	for _, c := range cmds {
+		if _, err := fmt.Fprintf(conn, "%s\r\n", c); err != nil {
+			t.Fatal(err)
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s: %v", c, err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if strings.HasPrefix(line, "$") && line != "$-1" { // a bulk string: its value is the next line
+			v, _ := r.ReadString('\n')
+			line = strings.TrimRight(v, "\r\n")
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// TestE2ESlimRedis: redis-server started by a shell-form CMD. The slim image keeps the shell and the server
+// its line names, and the server answers over TCP.
+func TestE2ESlimRedis(t *testing.T) {
+	needRoot(t)
+	needTools(t, "umoci", "unshare", "mount")
+	tree, err := debtree.Make("amd64", "redis-server", "dash")
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	layout := filepath.Join(dir, "oci")
+	tool := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %q: %v\n%s", name, args, err, out)
+		}
+	}
+	bundle := filepath.Join(dir, "bundle")
+	tool("umoci", "init", "--layout", layout)
+	tool("umoci", "new", "--image", layout+":base")
+	tool("umoci", "unpack", "--image", layout+":base", bundle)
+	tool("cp", "-a", tree+"/.", filepath.Join(bundle, "rootfs")+"/")
+	tool("umoci", "repack", "--image", layout+":root", bundle)
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p, _ := strings.Cut(port, ":")
+	line := "exec redis-server --port " + p + " --bind 127.0.0.1 --save '' --appendonly no"
+	tool("umoci", "config", "--image", layout+":root", "--tag", "redis", "--config.cmd", "/bin/sh", "--config.cmd", "-c", "--config.cmd", line)
+
+	out := filepath.Join(dir, "slim")
+	code, _, stderr := scratchpack(t, "slim", "--certs", "never", "oci:"+layout+":redis", "-o", "oci:"+out+":latest")
+	if code != 0 {
+		t.Fatalf("slim: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "kept /bin/sh /usr/bin/redis-server:") {
+		t.Errorf("slim did not say it kept the shell and the server:\n%s", stderr)
+	}
+	b, rc := umociUnpack(t, out+":latest")
+	if !slices.Equal(rc.Process.Args, []string{"/bin/sh", "-c", line}) {
+		t.Errorf("the slim image runs %q", rc.Process.Args)
+	}
+	stop := startInRoot(t, filepath.Join(b, "rootfs"), rc.Process.Args...)
+	defer stop()
+	got := redisRoundTrip(t, "127.0.0.1:"+p, "PING", "SET greeting slim", "GET greeting")
+	if want := []string{"+PONG", "+OK", "slim"}; !slices.Equal(got, want) {
+		t.Errorf("redis answered %q, want %q", got, want)
+	}
 }
