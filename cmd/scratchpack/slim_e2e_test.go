@@ -36,31 +36,8 @@ func TestE2ESlim(t *testing.T) {
 		t.Skip(err)
 	}
 	dir := t.TempDir()
-	layout := filepath.Join(dir, "oci")
-	tool := func(name string, args ...string) {
-		t.Helper()
-		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s %q: %v\n%s", name, args, err, out)
-		}
-	}
-	bundle := filepath.Join(dir, "bundle")
-	tool("umoci", "init", "--layout", layout)
-	tool("umoci", "new", "--image", layout+":base")
-	tool("umoci", "unpack", "--image", layout+":base", bundle)
-	tool("cp", "-a", tree+"/.", filepath.Join(bundle, "rootfs")+"/")
-	if err := os.MkdirAll(filepath.Join(bundle, "rootfs/app"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bundle, "rootfs/app/app.py"), []byte(slimApp), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(bundle, "rootfs/data"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bundle, "rootfs/data/seed.json"), []byte(`{"seed": 1}`+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tool("umoci", "repack", "--image", layout+":root", bundle)
+	layout := umociLayout(t, dir, tree, map[string]string{"app/app.py": slimApp, "data/seed.json": `{"seed": 1}` + "\n"})
+	tool := umociTool(t)
 	tool("umoci", "config", "--image", layout+":root", "--tag", "jq", "--config.entrypoint", "/usr/bin/jq",
 		"--config.cmd", "-c", "--config.cmd", ".", "--config.label", "app=jq", "--config.exposedports", "8080/tcp",
 		"--config.env", "FOO=bar", "--config.volume", "/data", "--config.stopsignal", "SIGINT")
@@ -231,25 +208,14 @@ func TestE2ESlimRedis(t *testing.T) {
 		t.Skip(err)
 	}
 	dir := t.TempDir()
-	layout := filepath.Join(dir, "oci")
-	tool := func(name string, args ...string) {
-		t.Helper()
-		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s %q: %v\n%s", name, args, err, out)
-		}
-	}
-	bundle := filepath.Join(dir, "bundle")
-	tool("umoci", "init", "--layout", layout)
-	tool("umoci", "new", "--image", layout+":base")
-	tool("umoci", "unpack", "--image", layout+":base", bundle)
-	tool("cp", "-a", tree+"/.", filepath.Join(bundle, "rootfs")+"/")
-	tool("umoci", "repack", "--image", layout+":root", bundle)
+	layout := umociLayout(t, dir, tree, nil)
 	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, p, _ := strings.Cut(port, ":")
 	line := "exec redis-server --port " + p + " --bind 127.0.0.1 --save '' --appendonly no"
+	tool := umociTool(t)
 	tool("umoci", "config", "--image", layout+":root", "--tag", "redis", "--config.cmd", "/bin/sh", "--config.cmd", "-c", "--config.cmd", line)
 
 	out := filepath.Join(dir, "slim")
@@ -270,4 +236,37 @@ func TestE2ESlimRedis(t *testing.T) {
 	if want := []string{"+PONG", "+OK", "slim"}; !slices.Equal(got, want) {
 		t.Errorf("redis answered %q, want %q", got, want)
 	}
+}
+
+// umociTool runs a tool and fails t unless it exits 0.
+func umociTool(t *testing.T) func(name string, args ...string) {
+	return func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %q: %v\n%s", name, args, err, out)
+		}
+	}
+}
+
+// umociLayout packs tree, with extra files (path inside the root -> content), into an OCI layout under dir
+// with umoci, tagged root, as an image made by other tools; it returns the layout's path.
+func umociLayout(t *testing.T, dir, tree string, extra map[string]string) string {
+	t.Helper()
+	tool := umociTool(t)
+	layout, bundle := filepath.Join(dir, "oci"), filepath.Join(dir, "bundle")
+	tool("umoci", "init", "--layout", layout)
+	tool("umoci", "new", "--image", layout+":base")
+	tool("umoci", "unpack", "--image", layout+":base", bundle)
+	tool("cp", "-a", tree+"/.", filepath.Join(bundle, "rootfs")+"/")
+	for p, data := range extra {
+		f := filepath.Join(bundle, "rootfs", p)
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tool("umoci", "repack", "--image", layout+":root", bundle)
+	return layout
 }
