@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -96,51 +95,31 @@ func (c *LayerCache) get(key string, diffID v1.Hash) (*spooledLayer, error) {
 	return &spooledLayer{f: f, size: n, digest: digest, diffID: diffID, mediaType: d.MediaType}, nil
 }
 
-// put copies the layer's spool file into the cache, beside its final name first, then renames it in.
+// put copies the layer's spool file into the cache, then its description: each is written beside its
+// name and renamed into place, so a reader never sees half of one.
 func (c *LayerCache) put(key string, l *spooledLayer) error {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(c.Dir, ".layer-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, io.NewSectionReader(l.f, 0, l.size)); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
 		return err
 	}
 	desc, err := json.Marshal(cachedLayer{Digest: l.digest.String(), DiffID: l.diffID.String(), Size: l.size, MediaType: l.mediaType})
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(c.Dir, key+".blob")); err != nil {
+	if err := writeFileAtomically(filepath.Join(c.Dir, key+".blob"), true, func(w io.Writer) error {
+		_, err := io.Copy(w, io.NewSectionReader(l.f, 0, l.size))
+		return err
+	}); err != nil {
 		return err
 	}
-	return writeFileAtomicallyIn(filepath.Join(c.Dir, key+".json"), desc)
+	return writeData(filepath.Join(c.Dir, key+".json"), desc)
 }
 
-// writeFileAtomicallyIn writes data to a temporary name beside file and renames it in.
-func writeFileAtomicallyIn(file string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".desc-")
-	if err != nil {
+// writeData replaces file with data (writeFileAtomically).
+func writeData(file string, data []byte) error {
+	return writeFileAtomically(file, true, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return os.Rename(tmp.Name(), file)
+	})
 }
 
 // pushedFile is where the cache records the repositories a layer (by digest) was pushed to.
@@ -212,6 +191,6 @@ func (c *LayerCache) recordPushed(img v1.Image, repo name.Repository) {
 		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 			return
 		}
-		writeFileAtomicallyIn(f, append(old, line+"\n"...))
+		writeData(f, append(old, line+"\n"...))
 	}
 }

@@ -129,7 +129,7 @@ func PlanSlim(r *elfdeps.Resolver, root fs.FS, cf *v1.ConfigFile) SlimPlan {
 			return
 		}
 		addProgram(argv[0], 0)
-		if len(argv) >= 3 && path.Base(argv[0]) != "" && isShellName(path.Base(argv[0])) && argv[1] == "-c" {
+		if len(argv) >= 3 && isShellName(path.Base(argv[0])) && argv[1] == "-c" {
 			shellLine(argv[2], "the command line", 0)
 			return
 		}

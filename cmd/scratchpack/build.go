@@ -156,22 +156,9 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	if len(b.outputs) == 0 && !b.explain {
 		return &exitError{code: 2, err: errors.New("no output given: -o DEST (for example -o dir:out or -o oci:image:latest)")}
 	}
-	var dests []collector.Dest
-	seen := map[string]string{}
-	for _, o := range b.outputs {
-		d, err := collector.ParseDest(o)
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		key := "docker://" + d.Ref
-		if d.Path != "" {
-			key, _ = filepath.Abs(d.Path)
-		}
-		if prev, ok := seen[key]; ok {
-			return &exitError{code: 2, err: fmt.Errorf("-o %s and -o %s write the same place", prev, o)}
-		}
-		seen[key] = o
-		dests = append(dests, d)
+	dests, err := parseOutputs(b.outputs)
+	if err != nil {
+		return &exitError{code: 2, err: err}
 	}
 	if !slices.ContainsFunc(dests, collector.Dest.IsImage) && len(imageOnly) > 0 && !b.explain {
 		fmt.Fprintf(stderr, "scratchpack build: warning: %s only apply to images (oci:, docker-archive:, docker://): a %s output has no image config\n",
@@ -448,24 +435,10 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 	if b.explain {
 		s.Explain = stdout
 	} else {
-		var sinks []collector.Sink
-		for _, d := range dests {
-			o := collector.SinkOptions{Force: b.force, Insecure: b.insecure, Timeout: b.registryTimeout, CredentialHelpers: b.credHelpers,
-				LayerCache: s.Image.LayerCache}
-			if d.Transport == "docker" && isTerminal(stderr) {
-				updates := make(chan v1.Update, 16)
-				go showProgress(stderr, updates)
-				o.Progress = updates
-			}
-			sink, err := collector.NewSink(d, o)
-			if err != nil {
-				return usage(err)
-			}
-			sinks = append(sinks, sink)
-		}
-		s.Sink = sinks[0]
-		if len(sinks) > 1 {
-			s.Sink = collector.Multi(sinks...)
+		o := collector.SinkOptions{Force: b.force, Insecure: b.insecure, Timeout: b.registryTimeout, CredentialHelpers: b.credHelpers,
+			LayerCache: s.Image.LayerCache}
+		if s.Sink, err = outputSink(dests, o, stderr); err != nil {
+			return usage(err)
 		}
 	}
 	if rootfs.IsImageRef(traceRoot) && (len(s.Workloads) > 0 || len(s.TraceLogs) > 0) {
@@ -497,6 +470,50 @@ func (b buildFlags) spec(ctx context.Context, files []string, workloads [][]stri
 		return collector.Spec{}, nil, fmt.Errorf("opening the root: %w", err)
 	}
 	return s, func() { s.Root.Close() }, nil
+}
+
+// parseOutputs parses -o values, refusing two that write the same place.
+func parseOutputs(outputs []string) ([]collector.Dest, error) {
+	var dests []collector.Dest
+	seen := map[string]string{}
+	for _, o := range outputs {
+		d, err := collector.ParseDest(o)
+		if err != nil {
+			return nil, err
+		}
+		key := "docker://" + d.Ref
+		if d.Path != "" {
+			key, _ = filepath.Abs(d.Path)
+		}
+		if prev, ok := seen[key]; ok {
+			return nil, fmt.Errorf("-o %s and -o %s write the same place", prev, o)
+		}
+		seen[key] = o
+		dests = append(dests, d)
+	}
+	return dests, nil
+}
+
+// outputSink is the sink writing to every dest (one, or Multi), a push showing its progress on a terminal.
+func outputSink(dests []collector.Dest, o collector.SinkOptions, stderr io.Writer) (collector.Sink, error) {
+	var sinks []collector.Sink
+	for _, d := range dests {
+		do := o
+		if d.Transport == "docker" && isTerminal(stderr) {
+			updates := make(chan v1.Update, 16)
+			go showProgress(stderr, updates)
+			do.Progress = updates
+		}
+		sink, err := collector.NewSink(d, do)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, sink)
+	}
+	if len(sinks) == 1 {
+		return sinks[0], nil
+	}
+	return collector.Multi(sinks...), nil
 }
 
 // changedFlags lists, as --name, those of names given on the command line.

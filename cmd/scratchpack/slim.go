@@ -77,21 +77,13 @@ func runSlim(args []string, stdout, stderr io.Writer) error {
 	if f.explain {
 		spec.Explain = stdout
 	} else {
-		var sinks []collector.Sink
-		for _, o := range f.outputs {
-			d, err := collector.ParseDest(o)
-			if err != nil {
-				return &exitError{code: 2, err: err}
-			}
-			s, err := collector.NewSink(d, collector.SinkOptions{Force: f.force, Insecure: f.insecure, CredentialHelpers: f.credHelpers})
-			if err != nil {
-				return &exitError{code: 2, err: err}
-			}
-			sinks = append(sinks, s)
+		dests, err := parseOutputs(f.outputs)
+		if err != nil {
+			return &exitError{code: 2, err: err}
 		}
-		spec.Sink = sinks[0]
-		if len(sinks) > 1 {
-			spec.Sink = collector.Multi(sinks...)
+		o := collector.SinkOptions{Force: f.force, Insecure: f.insecure, CredentialHelpers: f.credHelpers}
+		if spec.Sink, err = outputSink(dests, o, stderr); err != nil {
+			return &exitError{code: 2, err: err}
 		}
 		if err := spec.Sink.Check(); err != nil {
 			return withHint(err)

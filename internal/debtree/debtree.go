@@ -19,22 +19,6 @@ import (
 // Suite is the Debian release the trees are of.
 const Suite = "bookworm"
 
-// Loaders are the glibc loaders of Debian's architectures (PT_INTERP of their programs).
-var Loaders = map[string]string{
-	"amd64": "/lib64/ld-linux-x86-64.so.2",
-	"arm64": "/lib/ld-linux-aarch64.so.1",
-	"armhf": "/lib/ld-linux-armhf.so.3",
-	"i386":  "/lib/ld-linux.so.2",
-}
-
-// Triplets are their multiarch directories.
-var Triplets = map[string]string{
-	"amd64": "x86_64-linux-gnu",
-	"arm64": "aarch64-linux-gnu",
-	"armhf": "arm-linux-gnueabihf",
-	"i386":  "i386-linux-gnu",
-}
-
 // qemus are the qemu-user binaries that run an architecture this x86-64 machine cannot run itself.
 var qemus = map[string]string{
 	"arm64": "qemu-aarch64-static",
@@ -135,44 +119,6 @@ func Make(arch string, packages ...string) (string, error) {
 		return "", err
 	}
 	return dir, nil
-}
-
-// Copy copies tree to dst (cp -a: owners, modes, links, device nodes kept).
-func Copy(tree, dst string) error {
-	if out, err := exec.Command("cp", "-a", tree+"/.", dst+"/").CombinedOutput(); err != nil {
-		return fmt.Errorf("copying %s to %s: %v\n%s", tree, dst, err, out)
-	}
-	return nil
-}
-
-// RunIn returns the command that runs argv inside the tree root with chroot(2), through the tree's own copy
-// of qemu-user for a foreign architecture (copied in as /.qemu-static on first use). It needs root.
-func RunIn(root, arch string, argv ...string) (*exec.Cmd, error) {
-	q, err := QEMU(arch)
-	if err != nil {
-		return nil, err
-	}
-	args := []string{root}
-	if q != "" {
-		inTree := filepath.Join(root, ".qemu-static")
-		if _, err := os.Stat(inTree); err != nil {
-			data, err := os.ReadFile(q)
-			if err != nil {
-				return nil, err
-			}
-			tmp := fmt.Sprintf("%s.%d", inTree, os.Getpid())
-			if err := os.WriteFile(tmp, data, 0o755); err != nil {
-				return nil, err
-			}
-			if err := os.Rename(tmp, inTree); err != nil {
-				return nil, err
-			}
-		}
-		args = append(args, "/.qemu-static")
-	}
-	cmd := exec.Command("chroot", append(args, argv...)...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "LANG=C"}
-	return cmd, nil
 }
 
 func tail(out []byte, lines int) string {
