@@ -53,7 +53,7 @@ type Spec struct {
 	TraceLogs []TraceLog
 	// TraceExclude leaves paths out of what traces add (DefaultTraceExclude when zero).
 	TraceExclude TraceExclude
-	// KeepSetuid keeps regular files' setuid, setgid and sticky bits (removed by default).
+	// KeepSetuid keeps regular files' setuid, setgid and sticky bits and file capabilities (removed by default).
 	KeepSetuid bool
 	// Rules tunes the run-time rules.
 	Rules RuleOptions

@@ -47,6 +47,10 @@ type Entry struct {
 	Size     int64       // KindFile: the size in bytes (taken from Source or Data when 0)
 	Target   string      // KindSymlink: the link's target, verbatim
 	Stripped fs.FileMode // setuid, setgid or sticky bits the source had and the image does not
+	// Capability is a KindFile's file capabilities: its security.capability extended attribute, raw (kept
+	// with the setuid bits); CapabilityStripped says the source had some and the image does not.
+	Capability         string
+	CapabilityStripped bool
 	// Origins says why the path is in the image, each reason once, in the order they were found.
 	Origins []Origin
 
@@ -212,3 +216,6 @@ func sameSource(a, b Source) bool {
 	}
 	return a == b
 }
+
+// CapabilityXattr is the extended attribute that holds a file's capabilities.
+const CapabilityXattr = rootfs.CapabilityXattr

@@ -42,6 +42,9 @@ func (t *Tree) Explain(w io.Writer) error {
 		if e.Stripped != 0 {
 			fmt.Fprintf(w, "    %s removed\n", specialNames(e.Stripped))
 		}
+		if e.CapabilityStripped {
+			fmt.Fprintf(w, "    file capabilities removed\n")
+		}
 		seen := map[*Entry]bool{e: true}
 		cur := e
 		for depth := 0; depth < maxExplainDepth; depth++ {

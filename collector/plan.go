@@ -118,8 +118,8 @@ func WithHostPrograms(files map[string]string) PlanOption {
 	}
 }
 
-// WithKeepSetuid keeps the setuid, setgid and sticky bits of regular files, which are removed by default
-// (Entry.Stripped says which a file lost).
+// WithKeepSetuid keeps the setuid, setgid and sticky bits and the file capabilities of regular files,
+// which are removed by default (Entry.Stripped and CapabilityStripped say what a file lost).
 func WithKeepSetuid(keep bool) PlanOption {
 	return func(o *planOptions) error {
 		o.keepSetuid = keep
@@ -711,6 +711,13 @@ func (p *Planner) addRootFile(image, real, asked string, o Origin) error {
 	e := Entry{Path: image, Kind: KindFile, Source: &rootFile{fsys: p.root, name: fsName(real), meta: meta},
 		Size: meta.Size, Origins: []Origin{o}}
 	e.Mode, e.Stripped = p.regularMode(fi.Mode())
+	if c := rootfs.Capability(p.root, fsName(real), fi); c != "" {
+		if p.keepSetuid {
+			e.Capability = c
+		} else {
+			e.CapabilityStripped = true
+		}
+	}
 	if p.keepOwners {
 		e.UID, e.GID = meta.UID, meta.GID
 	}

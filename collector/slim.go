@@ -315,6 +315,7 @@ func Slim(ctx context.Context, s SlimSpec) (*Result, SlimPlan, error) {
 	if spec.Rules.Base.User == "" {
 		spec.Rules.Base.User = c.User
 	}
+	spec.KeepSetuid = true // the image's own modes and file capabilities, as its maker meant them
 	// The source by digest; by name only when the name is a registry's (a local layout's path would make
 	// the digest depend on where it is).
 	spec.Image.CreatedBy = "scratchpack slim " + s.Digest.String()

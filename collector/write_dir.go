@@ -89,6 +89,12 @@ func writeFile(ctx context.Context, e *Entry, p string, mtime time.Time) error {
 	if err := os.Chmod(p, fileMode(e.Mode)); err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
+	// After chown, which clears them; only root may set them.
+	if e.Capability != "" && os.Geteuid() == 0 {
+		if err := unix.Lsetxattr(p, CapabilityXattr, []byte(e.Capability), 0); err != nil {
+			return fmt.Errorf("output: setting the file capabilities of %s: %w", p, err)
+		}
+	}
 	return os.Chtimes(p, mtime, mtime)
 }
 

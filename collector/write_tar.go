@@ -11,9 +11,9 @@ import (
 )
 
 // WriteTar writes the tree as a reproducible tar stream: entries in Tree.Entries order, paths relative (no
-// leading "/", directories ending in "/"), the root "/" itself left out, each entry's uid/gid (0:0 unless the root kept others), no user or group names,
-// every mtime = mtime, PAX records only where USTAR cannot hold a field, no hard links. It is what `docker
-// import` and an image layer take.
+// leading "/", directories ending in "/"), the root "/" itself left out, each entry's uid/gid (0:0 unless
+// the root kept others), no user or group names, every mtime = mtime, PAX records only where USTAR cannot
+// hold a field or for file capabilities, no hard links. It is what `docker import` and an image layer take.
 func WriteTar(ctx context.Context, t *Tree, w io.Writer, mtime time.Time) error {
 	tw := tar.NewWriter(w)
 	mtime = mtime.UTC().Truncate(time.Second)
@@ -33,6 +33,9 @@ func WriteTar(ctx context.Context, t *Tree, w io.Writer, mtime time.Time) error 
 			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, e.Target, 0o777
 		case KindFile:
 			hdr.Typeflag, hdr.Size = tar.TypeReg, e.Size
+			if e.Capability != "" {
+				hdr.PAXRecords = map[string]string{"SCHILY.xattr." + CapabilityXattr: e.Capability}
+			}
 		default:
 			return fmt.Errorf("%s: cannot write a %s to a tar archive", e.Path, e.Kind)
 		}

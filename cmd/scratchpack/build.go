@@ -101,7 +101,7 @@ func buildFlagSet() (*pflag.FlagSet, *buildFlags) {
 	fl.StringVar(&b.certs, "certs", "auto", "CA certificates: auto (when a TLS library is in), always or never")
 	fl.BoolVar(&b.tzdata, "tzdata", false, "add the root's /usr/share/zoneinfo")
 	fl.BoolVar(&b.force, "force", false, "replace an existing output")
-	fl.BoolVar(&b.keepSetuid, "keep-setuid", false, "keep files' setuid, setgid and sticky bits (removed by default: a user's setuid file must not become root's)")
+	fl.BoolVar(&b.keepSetuid, "keep-setuid", false, "keep files' setuid, setgid and sticky bits and file capabilities (removed by default: a user's setuid file must not become root's)")
 	fl.BoolVar(&b.insecure, "insecure", false, "allow plain HTTP registries (loopback ones are always allowed)")
 	fl.BoolVar(&b.credHelpers, "cred-helpers", false, "let the Docker config's credsStore/credHelpers run their docker-credential-NAME program for registry credentials (off: only the config's own auths are used, and nothing is run)")
 	fl.DurationVar(&b.registryTimeout, "registry-timeout", registry.DefaultRequestTimeout, "give up a registry request (a layer's upload or download included) after this long; a connection that moves nothing for 2m is dropped anyway")
@@ -186,7 +186,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 			prefix = one.Platform.String() + ":"
 		}
 		for _, e := range one.Tree.Entries() {
-			if e.Stripped != 0 && !slices.Contains(stripped, e.Path) {
+			if (e.Stripped != 0 || e.CapabilityStripped) && !slices.Contains(stripped, e.Path) {
 				stripped = append(stripped, e.Path)
 			}
 			if b.verbose && len(e.Origins) > 0 {
@@ -195,7 +195,7 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if len(stripped) > 0 {
-		fmt.Fprintf(stderr, "scratchpack build: removed setuid/setgid/sticky bits from %s (--keep-setuid keeps them)\n", strings.Join(stripped, ", "))
+		fmt.Fprintf(stderr, "scratchpack build: removed setuid/setgid/sticky bits or file capabilities from %s (--keep-setuid keeps them)\n", strings.Join(stripped, ", "))
 	}
 	if b.explain {
 		return nil

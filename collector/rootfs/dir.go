@@ -343,3 +343,21 @@ func retry(open func() (int, error)) (int, error) {
 		}
 	}
 }
+
+// xattr returns the extended attribute attr of name (not following a final link), or "".
+func (d *Dir) xattr(name, attr string) string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	fd, err := d.openat(name, unix.O_PATH|unix.O_NOFOLLOW)
+	if err != nil {
+		return ""
+	}
+	defer unix.Close(fd)
+	// An O_PATH descriptor takes no fgetxattr; its /proc/self/fd link reaches the same file.
+	buf := make([]byte, 256)
+	n, err := unix.Getxattr(fmt.Sprintf("/proc/self/fd/%d", fd), attr, buf)
+	if err != nil || n <= 0 {
+		return ""
+	}
+	return string(buf[:n])
+}

@@ -46,3 +46,22 @@ func MetaOf(fi fs.FileInfo) Meta {
 	}
 	return Meta{Size: fi.Size(), ModTime: fi.ModTime()}
 }
+
+// CapabilityXattr is the extended attribute that holds a file's capabilities (struct vfs_cap_data).
+const CapabilityXattr = "security.capability"
+
+// Capability returns the file capabilities of the regular file name of a root (fi its Lstat), raw, or ""
+// when it has none or they cannot be read: an image's from its PAX record, a directory's from the
+// attribute.
+func Capability(fsys FS, name string, fi fs.FileInfo) string {
+	if !fi.Mode().IsRegular() {
+		return ""
+	}
+	if c, ok := MetaOf(fi).Xattrs[CapabilityXattr]; ok {
+		return c
+	}
+	if d, ok := fsys.(*Dir); ok {
+		return d.xattr(name, CapabilityXattr)
+	}
+	return ""
+}
