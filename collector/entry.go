@@ -78,6 +78,15 @@ func (e *Entry) RootPath() string {
 	return ""
 }
 
+// RootLayer is the digest of the image layer a file entry's content is read from, or "" (not from an
+// image root).
+func (e *Entry) RootLayer() string {
+	if s, ok := e.Source.(*rootFile); ok {
+		return s.meta.Layer
+	}
+	return ""
+}
+
 // Open returns the content of a file entry, checked to be what was planned.
 func (e *Entry) Open() (io.ReadCloser, error) {
 	if e.Kind != KindFile {

@@ -115,7 +115,7 @@ func runSlim(args []string, stdout, stderr io.Writer) error {
 	}
 	defer root.Close()
 	spec.Root = root
-	beforeFiles, beforeBytes := treeSize(root)
+	before := layerSizes(root)
 	res, plan, err := collector.Slim(ctx, collector.SlimSpec{Spec: spec, Config: cf, Source: src, Digest: digest, Keep: f.keeps})
 	for _, n := range plan.Notes {
 		fmt.Fprintf(stderr, "scratchpack slim: note: %s\n", n)
@@ -129,32 +129,78 @@ func runSlim(args []string, stdout, stderr io.Writer) error {
 	if f.explain {
 		return nil
 	}
-	files, bytes := 0, int64(0)
+	after := map[string]*sizes{}
+	var kept sizes
 	for _, e := range res.Tree.Entries() {
 		if e.Kind == collector.KindFile {
-			files++
-			bytes += e.Size
+			kept.add(e.Size)
+			l := e.RootLayer() // "" for files the rules wrote
+			if after[l] == nil {
+				after[l] = &sizes{}
+			}
+			after[l].add(e.Size)
 		}
 		if f.verbose && len(e.Origins) > 0 {
 			fmt.Fprintf(stderr, "  %-60s %s\n", e.Path, strings.Join(e.Why(), "; "))
 		}
 	}
-	fmt.Fprintf(stderr, "scratchpack slim: kept %s: %d of %d files, %s of %s (%.1f%%)\n", strings.Join(plan.Programs, " "),
-		files, beforeFiles, collector.HumanSize(bytes), collector.HumanSize(beforeBytes), 100*float64(bytes)/float64(max(beforeBytes, 1)))
+	layers, err := img.Layers()
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", src, err)
+	}
+	var total sizes
+	for i, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", src, err)
+		}
+		b, a := before[d.String()], after[d.String()]
+		if b == nil {
+			b = &sizes{}
+		}
+		if a == nil {
+			a = &sizes{}
+		}
+		total.files, total.bytes = total.files+b.files, total.bytes+b.bytes
+		fmt.Fprintf(stderr, "scratchpack slim: layer %d/%d %.19s: kept %s\n", i+1, len(layers), d, a.of(b))
+	}
+	if g := after[""]; g != nil {
+		fmt.Fprintf(stderr, "scratchpack slim: written by the rules: %d files, %s\n", g.files, collector.HumanSize(g.bytes))
+	}
+	fmt.Fprintf(stderr, "scratchpack slim: kept %s: %s\n", strings.Join(plan.Programs, " "), kept.of(&total))
 	fmt.Fprintln(stdout, res.Output)
 	return nil
 }
 
-// treeSize counts the regular files of a root and their bytes.
-func treeSize(root rootfs.FS) (files int, bytes int64) {
+// sizes counts regular files and their bytes.
+type sizes struct {
+	files int
+	bytes int64
+}
+
+func (s *sizes) add(n int64) { s.files, s.bytes = s.files+1, s.bytes+n }
+
+// of says s as a part of whole: "12 of 340 files, 1.2 MB of 80.0 MB (1.5%)".
+func (s *sizes) of(whole *sizes) string {
+	return fmt.Sprintf("%d of %d files, %s of %s (%.1f%%)", s.files, whole.files, collector.HumanSize(s.bytes),
+		collector.HumanSize(whole.bytes), 100*float64(s.bytes)/float64(max(whole.bytes, 1)))
+}
+
+// layerSizes counts the regular files an image root shows and their bytes, by the layer each comes from
+// (what upper layers replace or delete is not counted).
+func layerSizes(root rootfs.FS) map[string]*sizes {
+	out := map[string]*sizes{}
 	fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			if fi, err := d.Info(); err == nil {
-				files++
-				bytes += fi.Size()
+				l := rootfs.MetaOf(fi).Layer
+				if out[l] == nil {
+					out[l] = &sizes{}
+				}
+				out[l].add(fi.Size())
 			}
 		}
 		return nil
 	})
-	return files, bytes
+	return out
 }

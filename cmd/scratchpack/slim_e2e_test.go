@@ -28,6 +28,9 @@ counts = collections.Counter(sys.argv[1:])
 print(json.dumps({"words": sorted(counts), "n": sum(counts.values())}))
 `
 
+// capNetBindService is the vfs_cap_data (version 2) of `setcap cap_net_bind_service=ep`.
+const capNetBindService = "\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+
 func TestE2ESlim(t *testing.T) {
 	needRoot(t)
 	needTools(t, "umoci", "skopeo")
@@ -37,6 +40,8 @@ func TestE2ESlim(t *testing.T) {
 	}
 	dir := t.TempDir()
 	layout := umociLayout(t, dir, tree, map[string]string{"app/app.py": slimApp, "data/seed.json": `{"seed": 1}` + "\n"})
+	// A third layer gives jq a file capability (cap_net_bind_service=ep), which its slim image keeps.
+	umociAddLayer(t, layout, "root", "root", nil, map[string]string{"/usr/bin/jq": capNetBindService})
 	tool := umociTool(t)
 	tool("umoci", "config", "--image", layout+":root", "--tag", "jq", "--config.entrypoint", "/usr/bin/jq",
 		"--config.cmd", "-c", "--config.cmd", ".", "--config.label", "app=jq", "--config.exposedports", "8080/tcp",
@@ -85,10 +90,22 @@ func TestE2ESlim(t *testing.T) {
 			if manifest.Annotations["dev.scratchpack.slim.source.digest"] != src {
 				t.Errorf("annotations %v, want the source digest %s", manifest.Annotations, src)
 			}
+			for _, want := range []string{"layer 1/3 sha256:", "layer 2/3 sha256:", "layer 3/3 sha256:", "written by the rules:"} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("slim's report has no %q:\n%s", want, stderr)
+				}
+			}
 			b, _ := umociUnpack(t, out+":latest")
 			root := filepath.Join(b, "rootfs")
 			if got := mustRunInRoot(t, root, nil, c.argv...); got != c.want {
 				t.Errorf("the workload printed %q, want %q", got, c.want)
+			}
+			if c.tag != "python" {
+				buf := make([]byte, 64)
+				n, err := syscall.Getxattr(filepath.Join(root, "usr/bin/jq"), "security.capability", buf)
+				if err != nil || string(buf[:n]) != capNetBindService {
+					t.Errorf("the slim image's jq has capabilities %x (%v), want %x", buf[:max(n, 0)], err, capNetBindService)
+				}
 			}
 			var kept, all int64
 			filepath.Walk(root, func(_ string, fi os.FileInfo, err error) error {
@@ -248,8 +265,8 @@ func umociTool(t *testing.T) func(name string, args ...string) {
 	}
 }
 
-// umociLayout packs tree, with extra files (path inside the root -> content), into an OCI layout under dir
-// with umoci, tagged root, as an image made by other tools; it returns the layout's path.
+// umociLayout packs tree into an OCI layout under dir with umoci, tagged root, as an image made by other
+// tools; extra files (path inside the root -> content) go into a second layer. It returns the layout's path.
 func umociLayout(t *testing.T, dir, tree string, extra map[string]string) string {
 	t.Helper()
 	tool := umociTool(t)
@@ -258,7 +275,21 @@ func umociLayout(t *testing.T, dir, tree string, extra map[string]string) string
 	tool("umoci", "new", "--image", layout+":base")
 	tool("umoci", "unpack", "--image", layout+":base", bundle)
 	tool("cp", "-a", tree+"/.", filepath.Join(bundle, "rootfs")+"/")
-	for p, data := range extra {
+	tool("umoci", "repack", "--image", layout+":root", bundle)
+	if extra != nil {
+		umociAddLayer(t, layout, "root", "root", extra, nil)
+	}
+	return layout
+}
+
+// umociAddLayer adds a layer to the image tagged from, tagging the result to: files (path inside the root ->
+// content) and file capabilities (path -> raw security.capability) set on files of the image.
+func umociAddLayer(t *testing.T, layout, from, to string, files, caps map[string]string) {
+	t.Helper()
+	tool := umociTool(t)
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	tool("umoci", "unpack", "--image", layout+":"+from, bundle)
+	for p, data := range files {
 		f := filepath.Join(bundle, "rootfs", p)
 		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 			t.Fatal(err)
@@ -267,6 +298,13 @@ func umociLayout(t *testing.T, dir, tree string, extra map[string]string) string
 			t.Fatal(err)
 		}
 	}
-	tool("umoci", "repack", "--image", layout+":root", bundle)
-	return layout
+	for p, c := range caps {
+		f := filepath.Join(bundle, "rootfs", p)
+		if err := syscall.Setxattr(f, "security.capability", []byte(c), 0); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		os.Chtimes(f, now, now) // so that umoci sees the file changed
+	}
+	tool("umoci", "repack", "--image", layout+":"+to, bundle)
 }
