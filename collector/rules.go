@@ -103,7 +103,7 @@ type BaseFiles struct {
 func Rules() []Rule {
 	return []Rule{accountsRule{}, nsswitchRule{}, hostsRule{}, tmpRule{}, mountpointsRule{},
 		pythonRule{}, perlRule{}, rubyRule{}, tclRule{}, phpRule{}, certsRule{}, tzdataRule{},
-		literalsRule{}, javaRule{}, shellRule{}, netdbRule{}, nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, packagesRule{}, ldcacheRule{}}
+		nginxRule{}, literalsRule{}, javaRule{}, shellRule{}, netdbRule{}, nssModulesRule{}, libgccSRule{}, gconvRule{}, opensslRule{}, localeRule{}, packagesRule{}, ldcacheRule{}}
 }
 
 // HasRule reports whether name is a rule's name.

@@ -53,7 +53,7 @@ var shellWords = map[string]bool{
 // PlanSlim reads the programs and paths an image's config needs, looked up in the image (r): the entrypoint
 // and command (a program on the config's PATH; "sh -c LINE" keeps the shell and each command word of LINE;
 // a shell script is read the same way), the healthcheck's, the arguments that name files of the image, the
-// working directory and the volumes.
+// working directory, the volumes, and the image's /etc/passwd and /etc/group.
 func PlanSlim(r *elfdeps.Resolver, root fs.FS, cf *v1.ConfigFile) SlimPlan {
 	c := cf.Config
 	var sp SlimPlan
@@ -172,6 +172,12 @@ func PlanSlim(r *elfdeps.Resolver, root fs.FS, cf *v1.ConfigFile) SlimPlan {
 	for v := range c.Volumes {
 		if _, err := r.Lookup(v); err == nil {
 			sp.Paths = append(sp.Paths, v)
+		}
+	}
+	// The image's own accounts, whole: its programs run as the users its packages made (nginx's www-data).
+	for _, f := range []string{"/etc/passwd", "/etc/group"} {
+		if isFile(f) {
+			sp.Paths = append(sp.Paths, f)
 		}
 	}
 	slices.Sort(sp.Paths)

@@ -10,7 +10,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -307,4 +309,99 @@ func umociAddLayer(t *testing.T, layout, from, to string, files, caps map[string
 		os.Chtimes(f, now, now) // so that umoci sees the file changed
 	}
 	tool("umoci", "repack", "--image", layout+":"+to, bundle)
+}
+
+// TestE2ESlimNginx: nginx from a Debian 12 image whose packages were installed (mmdebstrap's minbase
+// variant: maintainer scripts ran, so the image has the dpkg database, www-data and the enabled-site links
+// an image of nginx has), serving its default site with --keep of the docroot. The nginx rule follows the
+// configuration's include and load_module lines; the slim image answers HTTP as the source would.
+func TestE2ESlimNginx(t *testing.T) {
+	needRoot(t)
+	needTools(t, "umoci", "unshare", "mount")
+	if l, err := net.Listen("tcp", "127.0.0.1:80"); err != nil {
+		t.Skipf("the default site listens on port 80, which is taken here: %v", err)
+	} else {
+		l.Close()
+	}
+	tree, err := debtree.MakeInstalled("nginx-light")
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	layout := umociLayout(t, dir, tree, nil)
+	umociTool(t)("umoci", "config", "--image", layout+":root", "--tag", "nginx", "--config.cmd", "nginx", "--config.cmd", "-g",
+		"--config.cmd", "daemon off;", "--config.exposedports", "80/tcp", "--config.stopsignal", "SIGQUIT")
+
+	out := filepath.Join(dir, "slim")
+	args := []string{"slim", "--certs", "never", "--keep", "/var/www/html", "oci:" + layout + ":nginx"}
+	code, stdout, stderr := scratchpack(t, append(args, "-o", "oci:"+out+":latest")...)
+	if code != 0 {
+		t.Fatalf("slim: exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"nginx: /usr/sbin/nginx: kept", "serves /var/www/html: not kept"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("slim's notes have no %q:\n%s", want, stderr)
+		}
+	}
+	if again := buildDigestOf(t, append(args, "-o", "oci:"+filepath.Join(dir, "again"))...); again != strings.TrimSpace(stdout) {
+		t.Errorf("slimming twice gave %s, then %s", strings.TrimSpace(stdout), again)
+	}
+	b, rc := umociUnpack(t, out+":latest")
+	if !slices.Equal(rc.Process.Args, []string{"nginx", "-g", "daemon off;"}) {
+		t.Errorf("the slim image runs %q", rc.Process.Args)
+	}
+	root := filepath.Join(b, "rootfs")
+	for _, p := range []string{"etc/nginx/sites-enabled/default", "etc/nginx/modules-enabled/50-mod-http-echo.conf",
+		"usr/lib/nginx/modules/ngx_http_echo_module.so", "var/lib/nginx", "var/log/nginx"} {
+		if _, err := resolveInRoot(root, "/"+p); err != nil {
+			t.Errorf("the slim image lacks what nginx's configuration names: %s: %v", p, err)
+		}
+	}
+	ratio := sizeRatio(t, root, tree)
+	t.Logf("nginx: the slim root holds %.1f%% of the source's bytes", 100*ratio)
+	if ratio > 0.2 {
+		t.Errorf("the slim root holds %.1f%% of the source's bytes", 100*ratio)
+	}
+	stop := startInRoot(t, root, "/usr/sbin/nginx", "-g", "daemon off;")
+	defer stop()
+	body := httpGet(t, "http://127.0.0.1:80/")
+	if !strings.Contains(body, "Welcome to nginx!") {
+		t.Errorf("nginx served %q", body)
+	}
+}
+
+// sizeRatio is the bytes of the regular files under root as a part of those under source.
+func sizeRatio(t *testing.T, root, source string) float64 {
+	t.Helper()
+	size := func(dir string) int64 {
+		var n int64
+		filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				n += fi.Size()
+			}
+			return nil
+		})
+		return n
+	}
+	return float64(size(root)) / float64(max(size(source), 1))
+}
+
+// httpGet fetches url, retrying for a few seconds while the server starts, and returns the body.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var resp *http.Response
+		if resp, err = client.Get(url); err == nil {
+			defer resp.Body.Close()
+			data, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
+			}
+			return string(data)
+		}
+	}
+	t.Fatalf("GET %s: %v", url, err)
+	return ""
 }

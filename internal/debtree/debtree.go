@@ -78,8 +78,17 @@ var ErrNoTool = errors.New("not installed")
 
 // Make returns a Debian 12 tree of arch holding packages and their dependencies, made on first use (under
 // $SCRATCHPACK_DEBTREES, else the temporary directory). The tree is shared: a caller that changes it copies
-// it first (Copy).
+// it first.
 func Make(arch string, packages ...string) (string, error) {
+	return makeTree(arch, "extract", packages)
+}
+
+// MakeInstalled is Make with the packages installed as a Debian image's are: mmdebstrap's minbase variant
+// over this machine's own architecture (maintainer scripts run in the tree, the dpkg database is written;
+// mmdebstrap keeps services from starting), plus packages.
+func MakeInstalled(packages ...string) (string, error) { return makeTree("", "minbase", packages) }
+
+func makeTree(arch, variant string, packages []string) (string, error) {
 	if _, err := exec.LookPath("mmdebstrap"); err != nil {
 		return "", fmt.Errorf("mmdebstrap is %w (apt-get install mmdebstrap)", ErrNoTool)
 	}
@@ -90,8 +99,13 @@ func Make(arch string, packages ...string) (string, error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256([]byte(Suite + " " + arch + " " + strings.Join(packages, ",")))
-	dir := filepath.Join(base, arch+"-"+hex.EncodeToString(sum[:6]))
+	key := Suite + " " + arch + " " + strings.Join(packages, ",")
+	name := arch
+	if variant != "extract" {
+		key, name = variant+" "+key, variant
+	}
+	sum := sha256.Sum256([]byte(key))
+	dir := filepath.Join(base, name+"-"+hex.EncodeToString(sum[:6]))
 	stamp := dir + ".done"
 
 	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
@@ -109,8 +123,12 @@ func Make(arch string, packages ...string) (string, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return "", err
 	}
-	cmd := exec.Command("mmdebstrap", "--variant=extract", "--arch="+arch, "--include="+strings.Join(packages, ","),
-		"--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr", Suite, dir, Mirror())
+	args := []string{"--variant=" + variant, "--include=" + strings.Join(packages, ","),
+		"--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr", Suite, dir, Mirror()}
+	if arch != "" {
+		args = append([]string{"--arch=" + arch}, args...)
+	}
+	cmd := exec.Command("mmdebstrap", args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		return "", fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, tail(out, 40))
