@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,14 +55,18 @@ func TestE2ESlim(t *testing.T) {
 		"--config.cmd", "python3", "--config.cmd", "app.py")
 	before := treeSnapshot(t, layout)
 
+	podman := podmanRunner(t)
 	for _, c := range []struct {
 		tag  string
 		argv []string // run in the slim root
 		want string
+		// podman runs the image's own command with these arguments (none: its Cmd), printing podmanWant
+		podmanArgs []string
+		podmanWant string
 	}{
-		{"jq", []string{"/usr/bin/jq", "-c", ".seed", "/data/seed.json"}, "1\n"},
-		{"shell", []string{"/bin/sh", "-c", "exec jq -n '2+2' && true"}, "4\n"},
-		{"python", []string{"/usr/bin/python3", "/app/app.py", "b", "a", "b"}, `{"words": ["a", "b"], "n": 3}` + "\n"},
+		{"jq", []string{"/usr/bin/jq", "-c", ".seed", "/data/seed.json"}, "1\n", []string{"-c", ".seed", "/data/seed.json"}, "1\n"},
+		{"shell", []string{"/bin/sh", "-c", "exec jq -n '2+2' && true"}, "4\n", nil, "4\n"},
+		{"python", []string{"/usr/bin/python3", "/app/app.py", "b", "a", "b"}, `{"words": ["a", "b"], "n": 3}` + "\n", nil, `{"words": [], "n": 0}` + "\n"},
 	} {
 		t.Run(c.tag, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "slim")
@@ -101,6 +106,12 @@ func TestE2ESlim(t *testing.T) {
 			root := filepath.Join(b, "rootfs")
 			if got := mustRunInRoot(t, root, nil, c.argv...); got != c.want {
 				t.Errorf("the workload printed %q, want %q", got, c.want)
+			}
+			if podman != nil {
+				got, err := podman(append([]string{"run", "--rm", "--network", "host", "oci:" + out + ":latest"}, c.podmanArgs...)...)
+				if err != nil || got != c.podmanWant {
+					t.Errorf("podman ran the slim image: %q, %v; want %q", got, err, c.podmanWant)
+				}
 			}
 			if c.tag != "python" {
 				buf := make([]byte, 64)
@@ -147,7 +158,7 @@ func buildDigestOf(t *testing.T, args ...string) string {
 }
 
 // startInRoot starts argv inside root as runInRoot does (a private mount namespace with /dev and /proc),
-// in the background; the returned stop kills it and waits.
+// in the background; the returned stop kills it and waits (once, however often it is called).
 func startInRoot(t *testing.T, root string, argv ...string) (stop func()) {
 	t.Helper()
 	for _, d := range []string{"dev", "proc"} {
@@ -173,12 +184,15 @@ exec "$@"`
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var once sync.Once
 	return func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("%v in %s printed:\n%s", argv, root, logs.String())
-		}
+		once.Do(func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
+			if t.Failed() {
+				t.Logf("%v in %s printed:\n%s", argv, root, logs.String())
+			}
+		})
 	}
 }
 
@@ -254,6 +268,15 @@ func TestE2ESlimRedis(t *testing.T) {
 	got := redisRoundTrip(t, "127.0.0.1:"+p, "PING", "SET greeting slim", "GET greeting")
 	if want := []string{"+PONG", "+OK", "slim"}; !slices.Equal(got, want) {
 		t.Errorf("redis answered %q, want %q", got, want)
+	}
+	stop()
+	if podman := podmanRunner(t); podman != nil {
+		stop := podmanStart(t, podman, "oci:"+out+":latest")
+		defer stop()
+		got := redisRoundTrip(t, "127.0.0.1:"+p, "PING", "SET greeting podman", "GET greeting")
+		if want := []string{"+PONG", "+OK", "podman"}; !slices.Equal(got, want) {
+			t.Errorf("redis under podman answered %q, want %q", got, want)
+		}
 	}
 }
 
@@ -368,6 +391,14 @@ func TestE2ESlimNginx(t *testing.T) {
 	if !strings.Contains(body, "Welcome to nginx!") {
 		t.Errorf("nginx served %q", body)
 	}
+	stop()
+	if podman := podmanRunner(t); podman != nil {
+		stop := podmanStart(t, podman, "oci:"+out+":latest")
+		defer stop()
+		if body := httpGet(t, "http://127.0.0.1:80/"); !strings.Contains(body, "Welcome to nginx!") {
+			t.Errorf("nginx under podman served %q", body)
+		}
+	}
 }
 
 // sizeRatio is the bytes of the regular files under root as a part of those under source.
@@ -404,4 +435,65 @@ func httpGet(t *testing.T, url string) string {
 	}
 	t.Fatalf("GET %s: %v", url, err)
 	return ""
+}
+
+// podmanRunner runs podman as these tests can here: vfs storage and runc under a root of the test's own,
+// the host's network, and no default ulimits (podman raises RLIMIT_NOFILE and RLIMIT_NPROC, which needs
+// CAP_SYS_RESOURCE, which a sandboxed machine may not grant). It returns nil when podman or runc is missing.
+func podmanRunner(t *testing.T) func(args ...string) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath("podman"); err != nil {
+		return nil
+	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		return nil
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "containers.conf")
+	if err := os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func(args ...string) (string, error) {
+		for i, a := range args {
+			// podman names an oci: image by its path, which must then be lowercase: a link of ours is.
+			if p, ok := strings.CutPrefix(a, "oci:"); ok {
+				link, err := os.MkdirTemp("", "sp-podman-")
+				if err != nil {
+					return "", err
+				}
+				t.Cleanup(func() { os.RemoveAll(link) })
+				dir, tag, _ := strings.Cut(p, ":")
+				if err := os.Symlink(dir, filepath.Join(link, "image")); err != nil {
+					return "", err
+				}
+				args = slices.Clone(args)
+				args[i] = "oci:" + filepath.Join(link, "image") + ":" + tag
+			}
+		}
+		base := []string{"--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run"), "--storage-driver", "vfs", "--runtime", "runc"}
+		cmd := exec.Command("podman", append(base, args...)...)
+		cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+conf)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			return stdout.String(), fmt.Errorf("podman %q: %v\n%s", args, err, stderr.String())
+		}
+		return stdout.String(), nil
+	}
+}
+
+// podmanStart starts an image's own command in the background with podman; stop removes the container.
+func podmanStart(t *testing.T, podman func(...string) (string, error), image string) (stop func()) {
+	t.Helper()
+	name := fmt.Sprintf("slim-%d", time.Now().UnixNano())
+	if _, err := podman("run", "-d", "--network", "host", "--name", name, image); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if t.Failed() {
+			logs, _ := podman("logs", name)
+			t.Logf("the container printed:\n%s", logs)
+		}
+		podman("rm", "-f", "-t", "1", name)
+	}
 }
