@@ -308,7 +308,8 @@ func umociLayout(t *testing.T, dir, tree string, extra map[string]string) string
 }
 
 // umociAddLayer adds a layer to the image tagged from, tagging the result to: files (path inside the root ->
-// content) and file capabilities (path -> raw security.capability) set on files of the image.
+// content; a #! script is executable) and file capabilities (path -> raw security.capability) set on files
+// of the image.
 func umociAddLayer(t *testing.T, layout, from, to string, files, caps map[string]string) {
 	t.Helper()
 	tool := umociTool(t)
@@ -319,7 +320,11 @@ func umociAddLayer(t *testing.T, layout, from, to string, files, caps map[string
 		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(f, []byte(data), 0o644); err != nil {
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(data, "#!") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(f, []byte(data), mode); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -495,5 +500,56 @@ func podmanStart(t *testing.T, podman func(...string) (string, error), image str
 			t.Logf("the container printed:\n%s", logs)
 		}
 		podman("rm", "-f", "-t", "1", name)
+	}
+}
+
+const sqliteEntrypoint = `#!/bin/sh
+# docker-entrypoint.sh: make the database on first start, then hand over to sqlite3.
+set -e
+if [ ! -f /data/app.db ]; then
+	sqlite3 /data/app.db "create table greetings(text); insert into greetings values ('hello from slim');"
+fi
+exec sqlite3 -batch /data/app.db "$@"
+`
+
+// TestE2ESlimSQLite: an image whose entrypoint is a docker-entrypoint.sh script that execs sqlite3 on a
+// database in a volume. slim follows the script's command words to the shell and sqlite3; the slim image
+// makes and queries its database.
+func TestE2ESlimSQLite(t *testing.T) {
+	needRoot(t)
+	needTools(t, "umoci", "unshare", "mount")
+	tree, err := debtree.Make("amd64", "sqlite3", "dash", "coreutils")
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	layout := umociLayout(t, dir, tree, nil)
+	umociAddLayer(t, layout, "root", "root", map[string]string{"usr/local/bin/docker-entrypoint.sh": sqliteEntrypoint,
+		"data/README": "the database's volume\n"}, nil)
+	umociTool(t)("umoci", "config", "--image", layout+":root", "--tag", "sqlite", "--config.entrypoint", "docker-entrypoint.sh",
+		"--config.cmd", "select text from greetings;", "--config.volume", "/data", "--config.workingdir", "/data")
+	out := filepath.Join(dir, "slim")
+	code, _, stderr := scratchpack(t, "slim", "--certs", "never", "oci:"+layout+":sqlite", "-o", "oci:"+out+":latest")
+	if code != 0 {
+		t.Fatalf("slim: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "kept /usr/local/bin/docker-entrypoint.sh /usr/bin/sqlite3:") {
+		t.Errorf("slim did not follow the entrypoint script to sqlite3:\n%s", stderr)
+	}
+	b, rc := umociUnpack(t, out+":latest")
+	root := filepath.Join(b, "rootfs")
+	if got := mustRunInRoot(t, root, nil, append([]string{"/usr/local/bin/docker-entrypoint.sh"}, rc.Process.Args[1:]...)...); got != "hello from slim\n" {
+		t.Errorf("the slim image printed %q", got)
+	}
+	ratio := sizeRatio(t, root, tree)
+	t.Logf("sqlite: the slim root holds %.1f%% of the source's bytes", 100*ratio)
+	if ratio > 0.2 {
+		t.Errorf("the slim root holds %.1f%% of the source's bytes", 100*ratio)
+	}
+	if podman := podmanRunner(t); podman != nil {
+		got, err := podman("run", "--rm", "--network", "none", "oci:"+out+":latest")
+		if err != nil || got != "hello from slim\n" {
+			t.Errorf("podman ran the slim image: %q, %v", got, err)
+		}
 	}
 }
