@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"path"
 	"slices"
 	"strings"
@@ -335,4 +336,59 @@ func Slim(ctx context.Context, s SlimSpec) (*Result, SlimPlan, error) {
 	spec.Image.Annotations = ann
 	res, err := Build(ctx, spec)
 	return res, plan, err
+}
+
+// SlimIndex slims each platform's image of a multi-platform source (one SlimSpec each, the same Sink, Keep
+// and options) and publishes the slim images as one image index, in the order given (the source index's,
+// for an index like it), annotated with the source index's digest (index). With Explain, each platform is explained in turn
+// and nothing is written. The plans are in the index's order.
+func SlimIndex(ctx context.Context, specs []SlimSpec, index v1.Hash) (*Result, []SlimPlan, error) {
+	if len(specs) == 0 {
+		return nil, nil, fmt.Errorf("no source image to slim")
+	}
+	sink, explain := specs[0].Sink, specs[0].Explain
+	if explain == nil && !takesIndex(sink) {
+		return nil, nil, fmt.Errorf("%s holds one image and the source has %d platforms: %w (or --platform)", sink, len(specs), ErrSeveralPlatforms)
+	}
+	res := &Result{Children: make([]*Result, len(specs))}
+	plans := make([]SlimPlan, len(specs))
+	prs := make([]PlatformRoot, len(specs))
+	arts := make([]Artifact, len(specs))
+	// One platform at a time: each holds its source's files in a spool, and the slimming itself is quick.
+	for i, s := range specs {
+		prs[i].Platform = v1.Platform{OS: s.Config.OS, Architecture: s.Config.Architecture, Variant: s.Config.Variant}
+		if explain != nil {
+			fmt.Fprintf(explain, "# %s\n", prs[i].Platform)
+		}
+		if s.Log != nil {
+			s.Log = slog.New(prefixHandler{s.Log.Handler(), prs[i].Platform.String() + ": "})
+		}
+		capture := &captureSink{spool: spoolDir(sink)}
+		if explain == nil {
+			s.Sink = capture
+		}
+		r, plan, err := Slim(ctx, s)
+		plans[i] = plan
+		if err != nil {
+			return nil, plans, fmt.Errorf("%s: %w", prs[i].Platform, err)
+		}
+		r.Platform = prs[i].Platform
+		res.Children[i], arts[i] = r, capture.a
+		res.Notes = append(res.Notes, r.Notes...)
+	}
+	if explain != nil {
+		return res, plans, nil
+	}
+	idx, err := imageIndex(prs, arts, map[string]string{SlimSourceDigestAnnotation: index.String()})
+	if err != nil {
+		return nil, plans, err
+	}
+	is, ok := sink.(IndexSink)
+	if !ok {
+		return nil, plans, fmt.Errorf("%s cannot hold an image index", sink)
+	}
+	if res.Output, err = is.PublishIndex(ctx, IndexArtifact{Index: idx, Children: arts}); err != nil {
+		return nil, plans, err
+	}
+	return res, plans, nil
 }

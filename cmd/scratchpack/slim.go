@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/pflag"
 
 	"github.com/scratchpack/scratchpack/collector"
@@ -90,35 +92,54 @@ func runSlim(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	lopts := []rootfs.LoadOption{rootfs.WithInsecure(f.insecure), rootfs.WithCredentialHelpers(f.credHelpers)}
+	var platforms []v1.Platform
+	var index v1.Hash
 	if f.platform != "" {
 		p, err := collector.ParsePlatform(f.platform)
 		if err != nil {
 			return &exitError{code: 2, err: err}
 		}
 		lopts = append(lopts, rootfs.WithPlatform(p))
-	}
-	img, err := rootfs.LoadImage(ctx, src, lopts...)
-	if err != nil {
+	} else if platforms, index, err = rootfs.Platforms(ctx, src, lopts...); err != nil {
 		return fmt.Errorf("reading %s: %w", src, err)
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return fmt.Errorf("reading the config of %s: %w", src, err)
+	if len(platforms) == 0 {
+		platforms = []v1.Platform{{}} // the one image src names (or --platform picks)
 	}
-	digest, err := img.Digest()
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", src, err)
+	var sources []*slimSource
+	defer func() {
+		for _, s := range sources {
+			s.root.Close()
+		}
+	}()
+	var specs []collector.SlimSpec
+	for _, p := range platforms {
+		opts := lopts
+		if p.OS != "" {
+			opts = append(slices.Clone(lopts), rootfs.WithPlatform(p))
+		}
+		s, err := openSlimSource(ctx, src, opts)
+		if err != nil {
+			return err
+		}
+		sources = append(sources, s)
+		one := spec
+		one.Root = s.root
+		specs = append(specs, collector.SlimSpec{Spec: one, Config: s.config, Source: src, Digest: s.digest, Keep: f.keeps})
 	}
-	root, err := rootfs.NewImage(img, src)
-	if err != nil {
-		return fmt.Errorf("reading the layers of %s: %w", src, err)
+	var res *collector.Result
+	var plans []collector.SlimPlan
+	if len(specs) == 1 {
+		var plan collector.SlimPlan
+		res, plan, err = collector.Slim(ctx, specs[0])
+		plans = []collector.SlimPlan{plan}
+	} else {
+		res, plans, err = collector.SlimIndex(ctx, specs, index)
 	}
-	defer root.Close()
-	spec.Root = root
-	before := layerSizes(root)
-	res, plan, err := collector.Slim(ctx, collector.SlimSpec{Spec: spec, Config: cf, Source: src, Digest: digest, Keep: f.keeps})
-	for _, n := range plan.Notes {
-		fmt.Fprintf(stderr, "scratchpack slim: note: %s\n", n)
+	for i, plan := range plans {
+		for _, n := range plan.Notes {
+			fmt.Fprintf(stderr, "scratchpack slim: %snote: %s\n", sources[i].prefix(len(plans)), n)
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -129,6 +150,60 @@ func runSlim(args []string, stdout, stderr io.Writer) error {
 	if f.explain {
 		return nil
 	}
+	children := []*collector.Result{res}
+	if len(res.Children) > 0 {
+		children = res.Children
+	}
+	for i, child := range children { // in the sources' order
+		if err := sources[i].report(stderr, len(children), child, plans[i], f.verbose); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(stdout, res.Output)
+	return nil
+}
+
+// slimSource is one image of the source: its config, manifest digest, files, and their sizes by layer.
+type slimSource struct {
+	name   string
+	img    v1.Image
+	config *v1.ConfigFile
+	digest v1.Hash
+	root   *rootfs.Image
+	before map[string]*sizes
+}
+
+func openSlimSource(ctx context.Context, src string, opts []rootfs.LoadOption) (*slimSource, error) {
+	img, err := rootfs.LoadImage(ctx, src, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", src, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading the config of %s: %w", src, err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", src, err)
+	}
+	root, err := rootfs.NewImage(img, src)
+	if err != nil {
+		return nil, fmt.Errorf("reading the layers of %s: %w", src, err)
+	}
+	return &slimSource{name: src, img: img, config: cf, digest: digest, root: root, before: layerSizes(root)}, nil
+}
+
+// prefix names the source's platform in messages when the source has several.
+func (s *slimSource) prefix(platforms int) string {
+	if platforms < 2 {
+		return ""
+	}
+	return v1.Platform{OS: s.config.OS, Architecture: s.config.Architecture, Variant: s.config.Variant}.String() + ": "
+}
+
+// report prints what the slim image kept of each of the source's layers and in all.
+func (s *slimSource) report(w io.Writer, platforms int, res *collector.Result, plan collector.SlimPlan, verbose bool) error {
+	pre := "scratchpack slim: " + s.prefix(platforms)
 	after := map[string]*sizes{}
 	var kept sizes
 	for _, e := range res.Tree.Entries() {
@@ -140,21 +215,21 @@ func runSlim(args []string, stdout, stderr io.Writer) error {
 			}
 			after[l].add(e.Size)
 		}
-		if f.verbose && len(e.Origins) > 0 {
-			fmt.Fprintf(stderr, "  %-60s %s\n", e.Path, strings.Join(e.Why(), "; "))
+		if verbose && len(e.Origins) > 0 {
+			fmt.Fprintf(w, "  %s%-60s %s\n", s.prefix(platforms), e.Path, strings.Join(e.Why(), "; "))
 		}
 	}
-	layers, err := img.Layers()
+	layers, err := s.img.Layers()
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", src, err)
+		return fmt.Errorf("reading %s: %w", s.name, err)
 	}
 	var total sizes
 	for i, l := range layers {
 		d, err := l.Digest()
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", src, err)
+			return fmt.Errorf("reading %s: %w", s.name, err)
 		}
-		b, a := before[d.String()], after[d.String()]
+		b, a := s.before[d.String()], after[d.String()]
 		if b == nil {
 			b = &sizes{}
 		}
@@ -162,13 +237,12 @@ func runSlim(args []string, stdout, stderr io.Writer) error {
 			a = &sizes{}
 		}
 		total.files, total.bytes = total.files+b.files, total.bytes+b.bytes
-		fmt.Fprintf(stderr, "scratchpack slim: layer %d/%d %.19s: kept %s\n", i+1, len(layers), d, a.of(b))
+		fmt.Fprintf(w, "%slayer %d/%d %.19s: kept %s\n", pre, i+1, len(layers), d, a.of(b))
 	}
 	if g := after[""]; g != nil {
-		fmt.Fprintf(stderr, "scratchpack slim: written by the rules: %d files, %s\n", g.files, collector.HumanSize(g.bytes))
+		fmt.Fprintf(w, "%swritten by the rules: %d files, %s\n", pre, g.files, collector.HumanSize(g.bytes))
 	}
-	fmt.Fprintf(stderr, "scratchpack slim: kept %s: %s\n", strings.Join(plan.Programs, " "), kept.of(&total))
-	fmt.Fprintln(stdout, res.Output)
+	fmt.Fprintf(w, "%skept %s: %s\n", pre, strings.Join(plan.Programs, " "), kept.of(&total))
 	return nil
 }
 

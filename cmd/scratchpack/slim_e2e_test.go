@@ -8,6 +8,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +24,12 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/scratchpack/scratchpack/collector/rootfs"
 	"github.com/scratchpack/scratchpack/internal/debtree"
 )
 
@@ -551,5 +558,97 @@ func TestE2ESlimSQLite(t *testing.T) {
 		if err != nil || got != "hello from slim\n" {
 			t.Errorf("podman ran the slim image: %q, %v", got, err)
 		}
+	}
+}
+
+// TestE2ESlimPlatforms: a multi-platform source (Debian 12 jq images for amd64 and arm64, packed by umoci,
+// under one index) slims into an index of both platforms by default, each image its own platform's, and
+// into one image with --platform; an output that holds one image refuses the index.
+func TestE2ESlimPlatforms(t *testing.T) {
+	needRoot(t)
+	needTools(t, "umoci", "skopeo", "unshare", "mount")
+	qemu, err := debtree.QEMU("arm64")
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	var adds []mutate.IndexAddendum
+	for _, arch := range []string{"amd64", "arm64"} {
+		tree, err := debtree.Make(arch, "jq", "dash")
+		if err != nil {
+			t.Skip(err)
+		}
+		src := umociLayout(t, filepath.Join(dir, arch), tree, nil)
+		umociTool(t)("umoci", "config", "--image", src+":root", "--tag", "jq", "--architecture", arch,
+			"--config.entrypoint", "/usr/bin/jq", "--config.cmd", "-n", "--config.cmd", "2+2")
+		img, err := rootfs.LoadImage(context.Background(), "oci:"+src+":jq", rootfs.WithPlatform(v1.Platform{OS: "linux", Architecture: arch}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	multi := filepath.Join(dir, "multi")
+	lp, err := layout.Write(multi, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendIndex(mutate.AppendManifests(empty.Index, adds...), layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "jq"})); err != nil {
+		t.Fatal(err)
+	}
+
+	out := filepath.Join(dir, "slim")
+	code, stdout, stderr := scratchpack(t, "slim", "--certs", "never", "oci:"+multi+":jq", "-o", "oci:"+out+":latest")
+	if code != 0 {
+		t.Fatalf("slim: exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"linux/amd64: kept /usr/bin/jq:", "linux/arm64: kept /usr/bin/jq:"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("slim's report has no %q:\n%s", want, stderr)
+		}
+	}
+	var index struct {
+		MediaType   string
+		Manifests   []v1.Descriptor
+		Annotations map[string]string
+	}
+	if err := json.Unmarshal([]byte(hostTool(t, "skopeo", "inspect", "--raw", "oci:"+out+":latest")), &index); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range index.Manifests {
+		got = append(got, m.Platform.String())
+	}
+	if !slices.Equal(got, []string{"linux/amd64", "linux/arm64"}) || index.Annotations["dev.scratchpack.slim.source.digest"] == "" {
+		t.Fatalf("the slim index: platforms %q, annotations %v (stdout %s)", got, index.Annotations, stdout)
+	}
+	for _, c := range []struct{ arch, qemu string }{{"amd64", ""}, {"arm64", qemu}} {
+		single := filepath.Join(dir, "single-"+c.arch)
+		hostTool(t, "skopeo", "copy", "--override-arch", c.arch, "oci:"+out+":latest", "oci:"+single+":x")
+		b, _ := umociUnpack(t, single+":x")
+		root := filepath.Join(b, "rootfs")
+		argv := []string{"/usr/bin/jq", "-n", "2+2"}
+		if c.qemu != "" {
+			data, err := os.ReadFile(c.qemu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, ".qemu-static"), data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			argv = append([]string{"/.qemu-static"}, argv...)
+		}
+		if got := mustRunInRoot(t, root, nil, argv...); got != "4\n" {
+			t.Errorf("%s: jq of the slim image printed %q", c.arch, got)
+		}
+	}
+
+	one := filepath.Join(dir, "one")
+	buildDigestOf(t, "slim", "--certs", "never", "--platform", "linux/arm64", "oci:"+multi+":jq", "-o", "oci:"+one+":latest")
+	if _, cfg := skopeoInspect(t, "oci:"+one+":latest"); cfg.Architecture != "arm64" {
+		t.Errorf("--platform linux/arm64 gave an image for %s", cfg.Architecture)
+	}
+	code, _, stderr = scratchpack(t, "slim", "--certs", "never", "oci:"+multi+":jq", "-o", "dir:"+filepath.Join(dir, "tree"))
+	if code == 0 || !strings.Contains(stderr, "--platform") {
+		t.Errorf("a multi-platform source into a directory: exit %d, %s", code, stderr)
 	}
 }

@@ -510,3 +510,96 @@ func smallArchiveMetadata(ref, file string) error {
 		}
 	}
 }
+
+// Platforms returns the platforms of a multi-platform image ref names (an index: a registry's, or the one a
+// layout's tag or only entry names; a layout whose index.json lists one image per platform), in the index's
+// order, and the index's digest; nil when ref names one image. Attestation manifests (unknown/unknown) are
+// not platforms.
+func Platforms(ctx context.Context, ref string, opts ...LoadOption) ([]v1.Platform, v1.Hash, error) {
+	o, err := loadOpts(opts)
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
+	switch {
+	case strings.HasPrefix(ref, dockerPrefix):
+		ropts := []registry.Option{registry.WithCredentialHelpers(o.helpers)}
+		if o.timeout > 0 {
+			ropts = append(ropts, registry.WithRequestTimeout(o.timeout))
+		}
+		r, remoteOpts, err := registry.Ref(ctx, strings.TrimPrefix(ref, dockerPrefix), o.insecure, ropts...)
+		if err != nil {
+			return nil, v1.Hash{}, fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		desc, err := remote.Get(r, remoteOpts...)
+		if err != nil {
+			return nil, v1.Hash{}, fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		if !desc.MediaType.IsIndex() {
+			return nil, v1.Hash{}, nil
+		}
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return nil, v1.Hash{}, fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		return indexPlatforms(ref, idx)
+	case strings.HasPrefix(ref, ociPrefix):
+		dir, tag, _ := strings.Cut(strings.TrimPrefix(ref, ociPrefix), ":")
+		if err := onlyRegularFiles("the OCI layout "+ref, dir); err != nil {
+			return nil, v1.Hash{}, err
+		}
+		if err := smallFiles(ref, dir); err != nil {
+			return nil, v1.Hash{}, err
+		}
+		idx, err := layout.ImageIndexFromPath(dir)
+		if err != nil {
+			return nil, v1.Hash{}, fmt.Errorf("reading the OCI layout %s: %w", ref, err)
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return nil, v1.Hash{}, fmt.Errorf("reading the OCI layout %s: %w", ref, err)
+		}
+		var named []v1.Descriptor
+		for _, d := range im.Manifests {
+			if tag == "" || d.Annotations[refNameAnnotation] == tag {
+				named = append(named, d)
+			}
+		}
+		if len(named) == 1 && named[0].MediaType.IsIndex() {
+			sub, err := idx.ImageIndex(named[0].Digest)
+			if err != nil {
+				return nil, v1.Hash{}, fmt.Errorf("reading %s: %w", ref, err)
+			}
+			return indexPlatforms(ref, sub)
+		}
+		if tag == "" && len(named) > 1 {
+			return indexPlatforms(ref, idx)
+		}
+		return nil, v1.Hash{}, nil
+	}
+	return nil, v1.Hash{}, nil
+}
+
+// indexPlatforms lists the distinct platforms of an index's image manifests; nil unless there are several.
+func indexPlatforms(ref string, idx v1.ImageIndex) ([]v1.Platform, v1.Hash, error) {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("reading the index of %s: %w", ref, err)
+	}
+	var out []v1.Platform
+	for _, d := range im.Manifests {
+		if !d.MediaType.IsImage() || d.Platform == nil || d.Platform.OS == "unknown" {
+			continue
+		}
+		if !slices.ContainsFunc(out, func(p v1.Platform) bool { return p.Equals(*d.Platform) }) {
+			out = append(out, *d.Platform)
+		}
+	}
+	if len(out) < 2 {
+		return nil, v1.Hash{}, nil
+	}
+	h, err := idx.Digest()
+	if err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("reading the index of %s: %w", ref, err)
+	}
+	return out, h, nil
+}
