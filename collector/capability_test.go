@@ -127,3 +127,37 @@ func TestFileCapabilities(t *testing.T) {
 		t.Errorf("capabilities read from a directory root: %q", got.Capability)
 	}
 }
+
+// Unpack writes an image root as a runtime would, owners shifted by the user namespace's base.
+func TestUnpackShifted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unpacking with other owners needs root")
+	}
+	dest := filepath.Join(t.TempDir(), "root")
+	const shift = 1 << 30
+	if err := Unpack(context.Background(), capImage(t), dest, shift); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"", "bin", "bin/ping", "bin/plain"} {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(dest, p), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Uid != shift || st.Gid != shift {
+			t.Errorf("%s: owners %d:%d, want %d:%d", p, st.Uid, st.Gid, shift, shift)
+		}
+		if p == "bin/ping" && st.Mode&0o7777 != 0o755 {
+			t.Errorf("%s: mode %o", p, st.Mode&0o7777)
+		}
+	}
+	b := make([]byte, 64)
+	if n, err := unix.Getxattr(filepath.Join(dest, "bin/ping"), CapabilityXattr, b); err != nil || string(b[:n]) != capNetRaw {
+		t.Errorf("the unpacked file's capabilities: %v", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dest, "bin/plain")); err != nil || string(data) != "data" {
+		t.Errorf("bin/plain: %q, %v", data, err)
+	}
+	if err := Unpack(context.Background(), capImage(t), dest, shift); err == nil {
+		t.Error("unpacking onto an existing directory worked")
+	}
+}
