@@ -7,6 +7,12 @@
 // changes directory into. Everything else in scratchpack parses and never
 // executes; this package is reached only through the opt-in --trace mode.
 //
+// Options.Sandbox runs a command that is not trusted (an image's program,
+// for `scratchpack slim --trace`) in namespaces of its own, the image's
+// unpacked root as its whole file system, and Options.Probe drives it while it
+// runs: WaitListening waits for a server to listen and InNetNS runs a client
+// of the host in the sandbox's network; the run ends when the probe returns.
+//
 // ParseStrace reads the log of an earlier `strace -f -e trace=file,process`
 // run and returns the same kind of records, without running anything.
 //

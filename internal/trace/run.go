@@ -30,7 +30,9 @@ var defaultEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
 type Options struct {
 	// Root, if not "" or "/", is a directory the command is chroot'ed into
 	// before exec (the command and everything it uses run inside it), and
-	// recorded paths are inside it. Chroot needs CAP_SYS_CHROOT.
+	// recorded paths are inside it. Chroot needs CAP_SYS_CHROOT. With
+	// Sandbox, Root becomes the root of the command's mount namespace
+	// instead.
 	Root string
 	// Dir is the working directory, inside Root. "" means the caller's
 	// working directory without Root, and "/" with it.
@@ -45,12 +47,80 @@ type Options struct {
 	Stdin *os.File
 	// Credential, if set, is the user and group the command runs as (set after chroot, before exec);
 	// the tracer stays root. Supplementary groups are Credential.Groups (none when empty).
+	// With Sandbox, these are IDs inside its user namespace.
 	Credential *syscall.Credential
 	// Timeout, if positive, bounds the whole run; when it expires the whole
 	// tree is killed and Run returns an error wrapping
 	// context.DeadlineExceeded.
 	Timeout time.Duration
+	// Sandbox, if set, runs the command in namespaces of its own (see
+	// Sandbox), for a workload that is not trusted. It requires Root.
+	Sandbox *Sandbox
+	// Probe, if set, is called in a goroutine of its own once the command
+	// runs, with the command's pid (as the host sees it). When Probe
+	// returns, the run is ended: SIGTERM to the command, and 5 s later
+	// SIGKILL to everything left. Run then returns no error for that end,
+	// and the command's exit code as observed; if Probe returned an error,
+	// Run returns one wrapping it. If the command ends first, Probe's ctx is
+	// cancelled and Run returns an error wrapping ErrWorkloadEnded. Probe must
+	// return soon once its ctx is done. WaitListening and InNetNS are made
+	// for it.
+	Probe func(ctx context.Context, pid int) error
 }
+
+// Sandbox runs the command in its own user, mount, PID, network, IPC and UTS
+// namespaces, for tracing an untrusted image's program (as `scratchpack slim
+// --trace` does):
+//
+//   - user: IDs 0..Size-1 inside are host IDs HostID..HostID+Size-1, both
+//     uids and gids; no other host ID exists inside, host root included.
+//     Options.Credential names IDs inside (nil: 0, root of the namespace, with
+//     no supplementary groups). Root's files must belong to the shifted IDs
+//     (file owner u inside is HostID+u on the host), as an image unpacked
+//     for the sandbox is; the host's other files are out of reach anyway.
+//   - mount: Root becomes the namespace's root (pivot_root, the host's tree
+//     detached: not a chroot, which the namespace's root could leave), with
+//     a proc of its own on /proc and a tmpfs on /dev holding null, zero,
+//     full, random, urandom and tty (bound from the host's), fd, stdin,
+//     stdout and stderr (symlinks into /proc/self/fd) and a tmpfs on shm;
+//     no devpts. /proc and /dev are made in Root if missing.
+//   - PID: the command is PID 1 of its namespace; when it ends, the kernel
+//     kills the rest. Like any PID 1, it gets no signal it has no handler
+//     for, from inside or from the host (but SIGKILL and SIGSTOP from the host).
+//   - network: only a loopback interface, up, so a server can listen on
+//     127.0.0.1 and a probe reach it with InNetNS.
+//   - IPC and UTS: the host name is "scratchpack".
+//
+// Recorded paths are inside Root, as without a sandbox. Root is changed only
+// by the /proc and /dev made if missing; the mounts exist in the namespace
+// only.
+//
+// Setting it up needs root, and a kernel that permits user namespaces
+// (user.max_user_namespaces > 0, no seccomp profile or AppArmor rule against
+// them) and has open_tree(2) (Linux 5.2). It is done by the running program
+// itself (any program that links this package), re-executed through
+// /proc/self/exe in the new namespaces: that file must be executable by
+// host ID HostID. The command's arguments and environment reach it in one
+// environment variable, at most 128 KiB. A failure there is returned by Run,
+// naming the step ("mounting proc on /proc: ...").
+//
+// It is no seccomp or capability filter: the command is root of its user
+// namespace unless Credential says otherwise, and the kernel's whole syscall
+// surface is open to it. Sandboxes with the same HostID share IDs; their PID
+// namespaces still keep them from signalling or tracing each other.
+type Sandbox struct {
+	// HostID is the host uid and gid that 0 inside maps to; IDs 0..Size-1
+	// inside map to HostID..HostID+Size-1. It must be positive: 0 would make
+	// root inside host root.
+	HostID int
+	// Size is how many IDs the namespace has (65536 holds every ID an image
+	// normally uses).
+	Size int
+}
+
+// ErrWorkloadEnded reports that the traced command ended before its
+// Options.Probe returned.
+var ErrWorkloadEnded = errors.New("the workload ended before the probe finished")
 
 // config holds knobs for tests of the tracer itself.
 type config struct {
@@ -59,6 +129,9 @@ type config struct {
 	noSyscallInfo bool
 	// noJail runs the command without a cgroup of its own.
 	noJail bool
+	// probeGrace, if positive, replaces the 5 s between the SIGTERM and the
+	// SIGKILL that end a run after its probe.
+	probeGrace time.Duration
 }
 
 // procSpec is the command Run starts, after defaults and lookup.
@@ -71,6 +144,9 @@ type procSpec struct {
 	root  string    // host path of the root (symlinks resolved), or ""
 	dir   string    // working directory, inside root ("" = inherit)
 	files []uintptr // stdin, stdout, stderr
+	// sandbox, if set, starts the command in namespaces of its own.
+	sandbox *Sandbox
+	probe   func(ctx context.Context, pid int) error
 }
 
 // Run starts argv under ptrace and records every file the command and all its
@@ -80,10 +156,12 @@ type procSpec struct {
 // command's exit status, or 128+N if a signal N killed it.
 //
 // This is the only function in scratchpack that runs anything, and it runs
-// the command for real, with the caller's privileges: only for --trace.
+// the command for real, with the caller's privileges unless Options.Sandbox
+// confines it: only for --trace.
 //
 // The run ends when the command (the first process) exits: like a container
-// whose PID 1 exits, the processes it leaves behind are killed. Where a cgroup
+// whose PID 1 exits, the processes it leaves behind are killed. With
+// Options.Probe it also ends when the probe returns (a server has answered). Where a cgroup
 // v2 can be made (as root), the command starts in one of its own, so that this
 // includes what escaped the trace: a CLONE_UNTRACED child, a setsid'ed daemon. When ctx is
 // done or Options.Timeout expires the whole tree is killed too, and Run
@@ -122,7 +200,7 @@ func run(ctx context.Context, argv []string, opts Options, cfg config) ([]Access
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, -1, errors.New("tracing: empty command")
 	}
-	spec := procSpec{argv: argv, env: opts.Env, dir: opts.Dir, cred: opts.Credential}
+	spec := procSpec{argv: argv, env: opts.Env, dir: opts.Dir, cred: opts.Credential, sandbox: opts.Sandbox, probe: opts.Probe}
 	if spec.env == nil {
 		spec.env = defaultEnv
 	}
@@ -138,6 +216,9 @@ func run(ctx context.Context, argv []string, opts Options, cfg config) ([]Access
 		if spec.dir == "" {
 			spec.dir = "/"
 		}
+	}
+	if err := checkSandbox(spec); err != nil {
+		return nil, -1, err
 	}
 	base := spec.dir
 	if base == "" {
@@ -173,6 +254,29 @@ func run(ctx context.Context, argv []string, opts Options, cfg config) ([]Access
 	// Every process that held the pipes' write ends is dead now.
 	std.finish()
 	return acc, code, err
+}
+
+// checkSandbox refuses a sandbox that cannot be set up as asked.
+func checkSandbox(spec procSpec) error {
+	sb := spec.sandbox
+	if sb == nil {
+		return nil
+	}
+	switch {
+	case spec.root == "":
+		return errors.New("tracing in a sandbox: no root directory: a sandbox needs Options.Root")
+	case sb.HostID <= 0 || sb.Size <= 0 || int64(sb.HostID)+int64(sb.Size) > 1<<32-1:
+		return fmt.Errorf("tracing in a sandbox: host IDs %d..%d are not a range of host IDs above 0",
+			sb.HostID, int64(sb.HostID)+int64(sb.Size)-1)
+	}
+	if c := spec.cred; c != nil {
+		for _, id := range append([]uint32{c.Uid, c.Gid}, c.Groups...) {
+			if int64(id) >= int64(sb.Size) {
+				return fmt.Errorf("tracing in a sandbox: credential ID %d is not among the sandbox's IDs 0..%d", id, sb.Size-1)
+			}
+		}
+	}
+	return nil
 }
 
 // lookPath finds name the way execvp would, in env's PATH, inside root.

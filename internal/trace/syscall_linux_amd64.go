@@ -155,11 +155,17 @@ func (t *tracer) pathArg(tid int, call string, args [6]uint64) string {
 }
 
 // procLink reads /proc/TID/<name> (cwd, exe, fd/N) and returns it as a path
-// inside the root, or "" if it is not a path there.
+// inside the root, or "" if it is not a path there. The kernel names the
+// target from the root of the tracee's mount namespace: without a sandbox
+// that is this process's, and the root is stripped; in a sandbox it is the
+// root itself (pivot_root), and the path is inside it already.
 func (t *tracer) procLink(tid int, name string) string {
 	p, err := os.Readlink("/proc/" + strconv.Itoa(tid) + "/" + name)
 	if err != nil || !filepath.IsAbs(p) || strings.HasSuffix(p, " (deleted)") {
 		return ""
+	}
+	if t.spec.sandbox != nil {
+		return p
 	}
 	return inRoot(p, t.spec.root)
 }

@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,10 +46,11 @@ type tracer struct {
 	syscallInfo bool // PTRACE_GET_SYSCALL_INFO (Linux 5.3) works
 	noVMReadv   bool // process_vm_readv is unavailable: use PTRACE_PEEKDATA
 
-	mu        sync.Mutex
-	live      map[int]bool // tids that may still be running, for killAll
-	killing   bool         // every task, present and future, is to be killed
-	cancelled bool         // killing started because ctx was done
+	mu         sync.Mutex
+	live       map[int]bool // tids that may still be running, for killAll
+	killing    bool         // every task, present and future, is to be killed
+	cancelled  bool         // killing started because ctx was done
+	mainExited bool         // the command's exit is seen
 }
 
 type traceResult struct {
@@ -72,23 +75,38 @@ func traceCommand(ctx context.Context, spec procSpec, cfg config) ([]Access, int
 }
 
 func (t *tracer) run(ctx context.Context, cfg config) ([]Access, int, error) {
-	pid, err := syscall.ForkExec(t.spec.path, t.spec.argv, &syscall.ProcAttr{
-		Dir:   t.spec.dir,
-		Env:   t.spec.env,
-		Files: t.spec.files,
-		Sys:   &syscall.SysProcAttr{Ptrace: true, Chroot: t.spec.root, Credential: t.spec.cred},
-	})
+	pid, report, err := t.start()
 	if err != nil {
-		return nil, -1, t.startError(err)
+		return nil, -1, err
+	}
+	if report != nil {
+		defer report.Close()
 	}
 	t.main = pid
 
-	// The child stops with SIGTRAP right after its execve.
+	// The child stops with SIGTRAP right after its execve. A sandbox helper
+	// asks to be traced a little before its execve, and a signal can come
+	// in between (the Go runtime's preemption signal): delivered.
 	var ws unix.WaitStatus
-	if _, err := wait4(pid, &ws); err != nil {
-		return nil, -1, fmt.Errorf("waiting for %q to start: %w", t.spec.path, err)
+	for {
+		if _, err := wait4(pid, &ws); err != nil {
+			return nil, -1, fmt.Errorf("waiting for %q to start: %w", t.spec.path, err)
+		}
+		if !ws.Stopped() || ws.StopSignal() == unix.SIGTRAP {
+			break
+		}
+		sig := int(ws.StopSignal())
+		if groupStop(pid) {
+			sig = 0
+		}
+		_ = unix.PtraceCont(pid, sig)
 	}
 	if !ws.Stopped() {
+		if report != nil {
+			if err := readSandboxReport(report); err != nil {
+				return nil, exitCode(ws), fmt.Errorf("starting %q in a sandbox in root %s: %w", t.spec.path, t.spec.root, err)
+			}
+		}
 		return nil, exitCode(ws), fmt.Errorf("starting %q: it ended before it could be traced", t.spec.path)
 	}
 	// Stopped before it ran anything: into a cgroup of its own, so that what escapes the trace (a
@@ -126,14 +144,102 @@ func (t *tracer) run(ctx context.Context, cfg config) ([]Access, int, error) {
 	}()
 
 	t.resume(pid, 0)
+	var probe *probeRun
+	if t.spec.probe != nil {
+		probe = t.startProbe(ctx, cfg)
+	}
 	code, interrupted, err := t.loop()
+	var probeErr error
+	if probe != nil {
+		probeErr = probe.finish()
+	}
 	if err != nil {
 		return t.rec.out, -1, err
 	}
 	if interrupted {
 		return t.rec.out, -1, fmt.Errorf("tracing %q: %w", t.spec.path, ctx.Err())
 	}
-	return t.rec.out, code, nil
+	return t.rec.out, code, probeErr
+}
+
+// start starts the command, stopped at its first exec, under ptrace. With a
+// sandbox it also returns the read end of the helper's report pipe.
+func (t *tracer) start() (int, *os.File, error) {
+	if t.spec.sandbox != nil {
+		return startSandboxed(t.spec)
+	}
+	pid, err := syscall.ForkExec(t.spec.path, t.spec.argv, &syscall.ProcAttr{
+		Dir:   t.spec.dir,
+		Env:   t.spec.env,
+		Files: t.spec.files,
+		Sys:   &syscall.SysProcAttr{Ptrace: true, Chroot: t.spec.root, Credential: t.spec.cred},
+	})
+	if err != nil {
+		return 0, nil, t.startError(err)
+	}
+	return pid, nil, nil
+}
+
+// defaultProbeGrace is the time between the SIGTERM and the SIGKILL that end
+// a run after its probe.
+const defaultProbeGrace = 5 * time.Second
+
+// probeRun is an Options.Probe running beside the trace.
+type probeRun struct {
+	t      *tracer
+	cancel context.CancelFunc
+	done   chan struct{}
+	// Set under t.mu by the probe's goroutine if it returned before the
+	// command's exit was seen.
+	returned bool
+	err      error
+	grace    *time.Timer
+}
+
+// startProbe calls the probe in a goroutine; when it returns, the command is
+// sent SIGTERM, and the whole tree SIGKILL after the grace period.
+func (t *tracer) startProbe(ctx context.Context, cfg config) *probeRun {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &probeRun{t: t, cancel: cancel, done: make(chan struct{})}
+	grace := cfg.probeGrace
+	if grace <= 0 {
+		grace = defaultProbeGrace
+	}
+	go func() {
+		defer close(p.done)
+		err := t.spec.probe(ctx, t.main)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.mainExited {
+			return
+		}
+		p.returned, p.err = true, err
+		if !t.killing {
+			_ = unix.Kill(t.main, unix.SIGTERM)
+			p.grace = time.AfterFunc(grace, func() { t.killAll(false) })
+		}
+	}()
+	return p
+}
+
+// finish ends the probe after the trace and returns the error Run reports
+// for it.
+func (p *probeRun) finish() error {
+	p.cancel()
+	<-p.done
+	t := p.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p.grace != nil {
+		p.grace.Stop()
+	}
+	switch {
+	case !p.returned:
+		return fmt.Errorf("tracing %q: %w", t.spec.path, ErrWorkloadEnded)
+	case p.err != nil:
+		return fmt.Errorf("probing %q: %w", t.spec.path, p.err)
+	}
+	return nil
 }
 
 // startError explains a ForkExec failure.
@@ -170,6 +276,7 @@ func (t *tracer) loop() (code int, interrupted bool, err error) {
 				code = exitCode(ws)
 				t.mu.Lock()
 				interrupted = t.cancelled
+				t.mainExited = true
 				t.mu.Unlock()
 				// Like a container whose PID 1 ended: the rest goes too.
 				t.killAll(false)
