@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -103,7 +104,25 @@ type Workload struct {
 	// User, if set, is who the workload runs as: NAME, UID, NAME:GROUP or UID:GID, looked up in the root's
 	// /etc/passwd and /etc/group (a number needs no entry).
 	User string
+	// RunRoot, if set, is the host directory the workload runs in instead of the spec's root, which may then
+	// be any root (an image): a copy of it, as Unpack writes it. Dir is then inside it.
+	RunRoot string
+	// Sandbox runs the workload in its own user, mount, PID, network, IPC and UTS namespaces, its ids
+	// 0..SandboxIDs-1 being host ids SandboxHostID..: RunRoot must be unpacked with that shift. For a
+	// workload that is not trusted (an image's own program).
+	Sandbox bool
+	// Probe, if set, is a host command run once the workload listens on a socket, in the workload's
+	// network namespace (so it reaches the workload's 127.0.0.1); when it ends the workload is stopped. Its
+	// failure fails the build. For servers, which never exit by themselves.
+	Probe []string
 }
+
+// Where a sandboxed workload's ids are on the host: ids no account has, so that what the workload is
+// root of in its namespace owns nothing outside it.
+const (
+	SandboxHostID = 1 << 30
+	SandboxIDs    = 1 << 16
+)
 
 // TraceLog is an `strace -f` log to read: Cwd is the directory strace ran in, for relative paths.
 type TraceLog struct {
@@ -294,7 +313,8 @@ func (s Spec) Check() error {
 			}
 		}
 	}
-	if (len(s.Workloads) > 0 || len(s.TraceLogs) > 0) && s.Root != nil && hostDir(s.Root) == "" {
+	ownRoots := !slices.ContainsFunc(s.Workloads, func(w Workload) bool { return w.RunRoot == "" })
+	if (len(s.Workloads) > 0 && !ownRoots || len(s.TraceLogs) > 0) && s.Root != nil && hostDir(s.Root) == "" {
 		return fmt.Errorf("tracing a run needs a directory root; %s is an image", s.Root)
 	}
 	if s.Sink != nil && s.Explain == nil {
@@ -384,16 +404,36 @@ func (p *Planner) addTraces(ctx context.Context, s Spec, note func(string)) erro
 		if opts.Stderr == nil {
 			opts.Stderr = io.Discard
 		}
-		if root != "/" {
+		switch {
+		case w.RunRoot != "":
+			opts.Root, opts.Dir = w.RunRoot, w.Dir
+		case root != "/":
 			opts.Root = root
-		} else {
+		default:
 			opts.Dir = w.Dir
+		}
+		if w.Sandbox {
+			opts.Sandbox = &trace.Sandbox{HostID: SandboxHostID, Size: SandboxIDs}
+		}
+		if len(w.Probe) > 0 {
+			opts.Probe = func(ctx context.Context, pid int) error {
+				if err := trace.WaitListening(ctx, pid); err != nil {
+					return fmt.Errorf("waiting for %q to listen: %w", name, err)
+				}
+				note(fmt.Sprintf("%q listens: running the probe %q", name, strings.Join(w.Probe, " ")))
+				cmd := exec.CommandContext(ctx, w.Probe[0], w.Probe[1:]...)
+				cmd.Stdout, cmd.Stderr = opts.Stderr, opts.Stderr
+				if err := trace.InNetNS(pid, cmd); err != nil {
+					return fmt.Errorf("the probe %q: %w", strings.Join(w.Probe, " "), err)
+				}
+				return nil
+			}
 		}
 		accesses, code, err := trace.Run(ctx, w.Argv, opts)
 		if err != nil {
 			return fmt.Errorf("tracing %q: %w", name, err)
 		}
-		if code != 0 {
+		if code != 0 && len(w.Probe) == 0 {
 			note(fmt.Sprintf("warning: %q exited with status %d; its files are added anyway", name, code))
 		}
 		notes, err := p.addTraced(accesses, name, ex)

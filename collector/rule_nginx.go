@@ -34,10 +34,12 @@ var nginxFiles = map[string]bool{"ssl_certificate": true, "ssl_certificate_key":
 func (nginxRule) Apply(v View, _ RuleOptions) ([]string, error) {
 	programs, _ := v.Objects()
 	var notes []string
+	done := map[string]bool{}
 	for _, prog := range programs {
-		if path.Base(prog) != "nginx" {
+		if path.Base(prog) != "nginx" || done[prog] {
 			continue
 		}
+		done[prog] = true
 		args, err := nginxBuildArgs(v, prog)
 		if err != nil || args["--conf-path"] == "" {
 			continue // not an nginx binary

@@ -1,14 +1,18 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -29,6 +33,18 @@ type SlimSpec struct {
 	Source string
 	Digest v1.Hash
 	Keep   []string
+	// Traces are workloads run in the unpacked image, sandboxed, whose files stay too.
+	Traces []SlimTrace
+}
+
+// SlimTrace is a workload slim runs in the image (unpacked into a directory of the system's temporary one),
+// as the image's User, with its Env and WorkingDir, in namespaces of its own (Workload.Sandbox).
+type SlimTrace struct {
+	Argv    []string // nil: the image's Entrypoint and Cmd
+	Probe   []string // see Workload.Probe
+	Timeout time.Duration
+	Stdout  io.Writer // nil: discarded
+	Stderr  io.Writer
 }
 
 // SlimPlan is what an image's config says must stay: the programs its command lines run, the paths its
@@ -334,8 +350,45 @@ func Slim(ctx context.Context, s SlimSpec) (*Result, SlimPlan, error) {
 		ann[k] = v
 	}
 	spec.Image.Annotations = ann
+	if len(s.Traces) > 0 {
+		tmp, err := os.MkdirTemp("", "scratchpack-slim-")
+		if err != nil {
+			return nil, plan, err
+		}
+		defer os.RemoveAll(tmp)
+		run := filepath.Join(tmp, "root")
+		if err := Unpack(ctx, s.Root, run, SandboxHostID); err != nil {
+			return nil, plan, err
+		}
+		env := imageEnv(c.Env)
+		for _, t := range s.Traces {
+			argv := t.Argv
+			if argv == nil {
+				argv = append(slices.Clone(c.Entrypoint), c.Cmd...)
+			}
+			if len(argv) == 0 {
+				return nil, plan, fmt.Errorf("--trace: %s has no entrypoint or command to run; give one", s.Source)
+			}
+			spec.Workloads = append(spec.Workloads, Workload{Argv: argv, Env: env, Dir: cmp.Or(c.WorkingDir, "/"), User: c.User,
+				RunRoot: run, Sandbox: true, Probe: t.Probe, Timeout: t.Timeout, Stdout: t.Stdout, Stderr: t.Stderr})
+		}
+	}
 	res, err := Build(ctx, spec)
 	return res, plan, err
+}
+
+// imageEnv is the environment a runtime gives an image's process: its Env over a PATH and HOME.
+func imageEnv(env []string) []string {
+	out := []string{"PATH=" + DefaultPath, "HOME=/root"}
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if i := slices.IndexFunc(out, func(o string) bool { return strings.HasPrefix(o, k+"=") }); i >= 0 {
+			out[i] = kv
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // SlimIndex slims each platform's image of a multi-platform source (one SlimSpec each, the same Sink, Keep

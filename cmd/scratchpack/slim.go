@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/pflag"
@@ -23,11 +24,17 @@ import (
 const slimAbout = `Slims an existing image without running it: the programs its entrypoint, command and healthcheck
 run (looked up on its PATH; "sh -c LINE" keeps the shell and the programs LINE names; a shell entrypoint
 script is read the same way), their closures, every rule build applies, its working directory and volumes,
-and --keep paths stay; the config stays whole but its layers and history. SRC is oci:PATH[:TAG],
-docker-archive:PATH[:REF] or docker://REF, and is never changed. DEST is any output of build.`
+and --keep paths stay; the config stays whole but its layers and history. --trace also runs a workload in
+the unpacked image, sandboxed (its own user, mount, PID and network namespaces, as the image's User), and
+keeps what it used. SRC is oci:PATH[:TAG], docker-archive:PATH[:REF] or docker://REF, and is never
+changed; a multi-platform SRC slims into an index of every platform (or --platform's alone). DEST is any
+output of build.`
 
 type slimFlags struct {
 	outputs, keeps                    []string
+	traces                            []string
+	traceProbe                        string
+	traceTimeout                      time.Duration
 	platform, compression, layering   string
 	certs                             string
 	force, insecure, explain, verbose bool
@@ -46,6 +53,10 @@ func slimFlagSet() (*pflag.FlagSet, *slimFlags) {
 	fl.BoolVar(&f.force, "force", false, "replace an existing output")
 	fl.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP registries (loopback ones are always allowed)")
 	fl.BoolVar(&f.credHelpers, "cred-helpers", false, "let the Docker config's credential helpers run for registry credentials")
+	fl.StringArrayVar(&f.traces, "trace", nil, "also run a workload in the unpacked image (as its User, with its Env and WorkingDir, in user, mount, PID and network namespaces of its own) and keep every file it uses: --trace alone runs the image's Entrypoint and Cmd, or the command after --; --trace=\"CMD ARGS\"; repeatable")
+	fl.Lookup("trace").NoOptDefVal = traceAfterDash
+	fl.StringVar(&f.traceProbe, "trace-probe", "", "for a server: once the traced workload listens, run this host command (sh -c) in its network namespace (127.0.0.1 is the workload's), then stop the workload")
+	fl.DurationVar(&f.traceTimeout, "trace-timeout", time.Minute, "stop a traced workload after this long (its files are kept; a server with no --trace-probe ends so)")
 	fl.BoolVar(&f.explain, "explain", false, "print why each file stays, and write nothing")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "list every file that stays and why (on stderr)")
 	return fl, f
@@ -57,10 +68,38 @@ func runSlim(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	stderr = quoteWriter{stderr}
-	if fl.NArg() != 1 {
+	args, afterDash := fl.Args(), []string(nil)
+	if n := fl.ArgsLenAtDash(); n >= 0 {
+		args, afterDash = fl.Args()[:n], fl.Args()[n:]
+	}
+	if len(args) != 1 {
 		return &exitError{code: 2, err: errors.New("give one source image: scratchpack slim SRC -o DEST (see --help)")}
 	}
-	src := fl.Arg(0)
+	src := args[0]
+	var traces []collector.SlimTrace
+	for _, v := range f.traces {
+		t := collector.SlimTrace{Timeout: f.traceTimeout, Stdout: stderr, Stderr: stderr}
+		switch {
+		case v == traceAfterDash && len(afterDash) > 0:
+			t.Argv = afterDash
+		case v != traceAfterDash:
+			argv, err := splitCommand(v)
+			if err != nil || len(argv) == 0 {
+				return &exitError{code: 2, err: fmt.Errorf("--trace=%q: not a command (%v)", v, err)}
+			}
+			t.Argv = argv
+		}
+		if f.traceProbe != "" {
+			t.Probe = []string{"/bin/sh", "-c", f.traceProbe}
+		}
+		traces = append(traces, t)
+	}
+	if len(afterDash) > 0 && !slices.Contains(f.traces, traceAfterDash) {
+		return &exitError{code: 2, err: fmt.Errorf("a command after -- is only used with --trace: %q", strings.Join(afterDash, " "))}
+	}
+	if f.traceProbe != "" && len(traces) == 0 {
+		return &exitError{code: 2, err: errors.New("--trace-probe probes a traced workload: give --trace too")}
+	}
 	if !rootfs.IsImageRef(src) {
 		return &exitError{code: 2, err: fmt.Errorf("%q is not an image reference: want oci:PATH[:TAG], docker-archive:PATH[:REF] or docker://REF", src)}
 	}
@@ -125,7 +164,10 @@ func runSlim(args []string, stdout, stderr io.Writer) error {
 		sources = append(sources, s)
 		one := spec
 		one.Root = s.root
-		specs = append(specs, collector.SlimSpec{Spec: one, Config: s.config, Source: src, Digest: s.digest, Keep: f.keeps})
+		specs = append(specs, collector.SlimSpec{Spec: one, Config: s.config, Source: src, Digest: s.digest, Keep: f.keeps, Traces: traces})
+	}
+	if len(specs) > 1 && len(traces) > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("--trace runs the image, and %s has %d platforms: pick one with --platform", src, len(specs))}
 	}
 	var res *collector.Result
 	var plans []collector.SlimPlan

@@ -652,3 +652,66 @@ func TestE2ESlimPlatforms(t *testing.T) {
 		t.Errorf("a multi-platform source into a directory: exit %d, %s", code, stderr)
 	}
 }
+
+// TestE2ESlimTrace: --trace runs the image's own program in the unpacked image, sandboxed. nginx without
+// --keep: the probe (curl, from the host, in the workload's network namespace) fetches the default site,
+// so the page it served stays and the slim image serves it. And a workload that reports where it runs:
+// PID 1, as the image's User, with only a loopback interface, its files' owners shifted out of the host's
+// accounts.
+func TestE2ESlimTrace(t *testing.T) {
+	needRoot(t)
+	needTools(t, "umoci", "unshare", "mount", "curl")
+	if l, err := net.Listen("tcp", "127.0.0.1:80"); err != nil {
+		t.Skipf("port 80 is taken here: %v", err)
+	} else {
+		l.Close()
+	}
+	tree, err := debtree.MakeInstalled("nginx-light")
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	layout := umociLayout(t, dir, tree, nil)
+	tool := umociTool(t)
+	tool("umoci", "config", "--image", layout+":root", "--tag", "nginx", "--config.cmd", "nginx", "--config.cmd", "-g", "--config.cmd", "daemon off;")
+	tool("umoci", "config", "--image", layout+":root", "--tag", "nobody", "--config.user", "nobody", "--config.workingdir", "/tmp",
+		"--config.cmd", "/bin/sh", "--config.cmd", "-c", "--config.cmd",
+		`echo "pid=$$ uid=$(id -u) gid=$(id -g) pwd=$(pwd) host=$(cat /proc/sys/kernel/hostname)"; cat /proc/net/dev; stat -c 'owner=%u' /etc/passwd`)
+
+	out := filepath.Join(dir, "slim")
+	code, _, stderr := scratchpack(t, "slim", "--certs", "never", "--trace", "--trace-probe", "curl -sS http://127.0.0.1/ | grep -o 'Welcome to nginx!'",
+		"oci:"+layout+":nginx", "-o", "oci:"+out+":latest")
+	if code != 0 {
+		t.Fatalf("slim --trace: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "Welcome to nginx!") || !strings.Contains(stderr, "trace of nginx -g daemon off;") {
+		t.Errorf("the probe did not fetch the page, or the trace said nothing:\n%s", stderr)
+	}
+	b, _ := umociUnpack(t, out+":latest")
+	root := filepath.Join(b, "rootfs")
+	if _, err := os.Stat(filepath.Join(root, "var/www/html/index.nginx-debian.html")); err != nil {
+		t.Errorf("the page the trace served is not in the slim image: %v", err)
+	}
+	stop := startInRoot(t, root, "/usr/sbin/nginx", "-g", "daemon off;")
+	defer stop()
+	if body := httpGet(t, "http://127.0.0.1:80/"); !strings.Contains(body, "Welcome to nginx!") {
+		t.Errorf("the traced slim nginx served %q", body)
+	}
+	stop()
+
+	code, _, stderr = scratchpack(t, "slim", "--certs", "never", "--trace", "oci:"+layout+":nobody", "-o", "oci:"+filepath.Join(dir, "nobody")+":latest")
+	if code != 0 {
+		t.Fatalf("slim --trace: exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"pid=1 uid=65534 gid=65534 pwd=/tmp host=scratchpack", "lo:", "owner=0"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the traced workload did not print %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "eth") || strings.Contains(stderr, "ens") {
+		t.Errorf("the traced workload sees the host's interfaces:\n%s", stderr)
+	}
+	if code, _, stderr := scratchpack(t, "slim", "--trace-probe", "true", "oci:"+layout+":nginx", "-o", "oci:"+filepath.Join(dir, "x")); code != 2 || !strings.Contains(stderr, "give --trace too") {
+		t.Errorf("--trace-probe alone: exit %d, %s", code, stderr)
+	}
+}
