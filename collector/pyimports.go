@@ -17,6 +17,9 @@ type pyImport struct {
 	level  int // leading dots of a relative import
 	line   int
 	text   string // the statement as written, for --explain
+	// main says the import is in the module's top-level `if __name__ == "__main__":` block, which runs
+	// only when the file is the script run, not when it is imported.
+	main bool
 }
 
 // pythonImports returns the import statements of a Python source, wherever they are (inside functions,
@@ -31,8 +34,13 @@ func pythonImports(src []byte) (imports []pyImport, dynamic []int) {
 		literal[line] = true
 		imports = append(imports, pyImport{module: string(src[m[2]:m[3]]), line: line, text: string(src[m[0]:m[1]])})
 	}
+	inMain := false
 	for _, st := range pythonStatements(src) {
 		text := st.text
+		if st.indent == 0 {
+			inMain = text == `if __name__ == "":` || text == `if "" == __name__:` || strings.HasPrefix(text, `if __name__ == "": `)
+		}
+		first := len(imports)
 		if (strings.Contains(text, "__import__(") || strings.Contains(text, "import_module(")) && !literal[st.line] {
 			dynamic = append(dynamic, st.line)
 		}
@@ -75,6 +83,9 @@ func pythonImports(src []byte) (imports []pyImport, dynamic []int) {
 				imports = append(imports, imp)
 			}
 		}
+		for i := first; i < len(imports); i++ {
+			imports[i].main = inMain
+		}
 	}
 	return imports, dynamic
 }
@@ -97,8 +108,9 @@ func isDottedName(s string) bool {
 }
 
 type pyStatement struct {
-	text string
-	line int
+	text   string
+	line   int
+	indent int // the columns of white space before it (a tab counts one)
 }
 
 // pythonStatements splits a source into logical lines (joined across brackets and backslashes), with
@@ -106,12 +118,13 @@ type pyStatement struct {
 func pythonStatements(src []byte) []pyStatement {
 	var out []pyStatement
 	var cur strings.Builder
-	depth, line, start := 0, 1, 1
+	depth, line, start, indent := 0, 1, 1, 0
 	flush := func() {
 		if t := strings.TrimSpace(cur.String()); t != "" {
-			out = append(out, pyStatement{text: strings.Join(strings.Fields(t), " "), line: start})
+			out = append(out, pyStatement{text: strings.Join(strings.Fields(t), " "), line: start, indent: indent})
 		}
 		cur.Reset()
+		indent = 0
 	}
 	for i := 0; i < len(src); i++ {
 		c := src[i]
@@ -170,6 +183,7 @@ func pythonStatements(src []byte) []pyStatement {
 		default:
 			if cur.Len() == 0 && (c == ' ' || c == '\t') {
 				start = line
+				indent++
 				continue
 			}
 			cur.WriteByte(c)

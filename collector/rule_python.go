@@ -243,6 +243,9 @@ func (e *pyEnv) followSource(file string, text []byte, pkg string, dirs []string
 		}
 	}
 	for _, imp := range imports {
+		if imp.main && !script {
+			continue // an imported module's __main__ block does not run
+		}
 		mod := imp.module
 		if imp.level > 0 {
 			base := strings.Split(pkg, ".")

@@ -103,3 +103,33 @@ func TestScriptParsersLinear(t *testing.T) {
 		t.Fatal("parsing a 1 MiB script did not finish in 20 s")
 	}
 }
+
+// Imports in a module's top-level `if __name__ == "__main__":` block are marked: they run only when the
+// file is the script itself (heapq's doctest, for one).
+func TestPythonMainBlock(t *testing.T) {
+	src := `import os
+def f():
+    import json
+if __name__ == "__main__":
+    import doctest
+    if True:
+        from pdb import set_trace
+
+    # a comment at the block's indent
+    import unittest
+import sys
+if __name__ == '__main__': import timeit
+if other == "__main__":
+    import csv
+`
+	imports, _ := pythonImports([]byte(src))
+	var got []string
+	for _, imp := range imports {
+		if imp.main {
+			got = append(got, imp.module)
+		}
+	}
+	if diff := cmp.Diff([]string{"doctest", "pdb", "unittest", "timeit"}, got); diff != "" {
+		t.Errorf("imports in the main block (-want +got):\n%s", diff)
+	}
+}

@@ -270,6 +270,11 @@ func TestE2ESlimRedis(t *testing.T) {
 	if !slices.Equal(rc.Process.Args, []string{"/bin/sh", "-c", line}) {
 		t.Errorf("the slim image runs %q", rc.Process.Args)
 	}
+	ratio := sizeRatio(t, filepath.Join(b, "rootfs"), tree)
+	t.Logf("redis: the slim root holds %.1f%% of the source's bytes", 100*ratio)
+	if ratio > 0.5 {
+		t.Errorf("the slim root holds %.1f%% of the source's bytes", 100*ratio)
+	}
 	stop := startInRoot(t, filepath.Join(b, "rootfs"), rc.Process.Args...)
 	defer stop()
 	got := redisRoundTrip(t, "127.0.0.1:"+p, "PING", "SET greeting slim", "GET greeting")
