@@ -218,7 +218,10 @@ type slimSource struct {
 func openSlimSource(ctx context.Context, src string, opts []rootfs.LoadOption) (*slimSource, error) {
 	img, err := rootfs.LoadImage(ctx, src, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", src, err)
+		if !strings.Contains(err.Error(), src) {
+			err = fmt.Errorf("reading %s: %w", src, err)
+		}
+		return nil, err
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -151,6 +152,23 @@ func TestE2ESlim(t *testing.T) {
 	}
 	if code, _, stderr := scratchpack(t, "slim", "oci:"+layout+":nosuchtag", "-o", "oci:"+filepath.Join(dir, "x")); code == 0 || !strings.Contains(stderr, "nosuchtag") {
 		t.Errorf("a missing tag: exit %d, %s", code, stderr)
+	}
+	bad := filepath.Join(dir, "bad.tar")
+	if err := os.WriteFile(bad, []byte("not an archive"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := scratchpack(t, "slim", "docker-archive:"+bad, "-o", "oci:"+filepath.Join(dir, "x")); code != 1 || !strings.Contains(stderr, bad) || strings.Contains(stderr, "panic") {
+		t.Errorf("an unreadable source: exit %d, %s", code, stderr)
+	}
+	// An existing output is not replaced without --force, and stays as it was.
+	existing := filepath.Join(dir, "existing")
+	buildDigestOf(t, "slim", "--certs", "never", "oci:"+layout+":jq", "-o", "oci:"+existing+":latest")
+	snap := treeSnapshot(t, existing)
+	if code, _, stderr := scratchpack(t, "slim", "--certs", "never", "oci:"+layout+":shell", "-o", "oci:"+existing+":latest"); code == 0 || !strings.Contains(stderr, "--force") {
+		t.Errorf("slim over an existing output: exit %d, %s", code, stderr)
+	}
+	if !maps.Equal(snap, treeSnapshot(t, existing)) {
+		t.Error("the refused slim changed the existing output")
 	}
 }
 
