@@ -164,17 +164,7 @@ func TestE2EPlatformIndex(t *testing.T) {
 			}
 			run := func(argv ...string) string {
 				t.Helper()
-				if c.qemu != "" {
-					data, err := os.ReadFile(c.qemu)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(filepath.Join(root, ".qemu-static"), data, 0o755); err != nil {
-						t.Fatal(err)
-					}
-					argv = append([]string{"/.qemu-static"}, argv...)
-				}
-				return mustRunInRoot(t, root, nil, argv...)
+				return mustRunInRoot(t, root, nil, underQEMU(t, root, c.qemu, argv...)...)
 			}
 			if got := run("/usr/bin/curl", "-sS", srv.URL); got != "hello from every platform\n" {
 				t.Errorf("%s: curl in the image printed %q", c.arch, got)
@@ -229,18 +219,7 @@ func TestE2EHWCapVariants(t *testing.T) {
 					t.Errorf("%s is not in the image: %v", p, err)
 				}
 			}
-			argv := []string{c.loader, "--list", c.file}
-			if qemu != "" {
-				data, err := os.ReadFile(qemu)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(out, ".qemu-static"), data, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				argv = append([]string{"/.qemu-static"}, argv...)
-			}
-			list := mustRunInRoot(t, out, nil, argv...)
+			list := mustRunInRoot(t, out, nil, underQEMU(t, out, qemu, c.loader, "--list", c.file)...)
 			if !strings.Contains(list, c.variant+" ") {
 				t.Errorf("the image's loader does not map %s:\n%s", c.variant, list)
 			}
@@ -249,4 +228,21 @@ func TestE2EHWCapVariants(t *testing.T) {
 			}
 		})
 	}
+}
+
+// underQEMU returns argv run through the static qemu-user binary qemu, copied into root for it (argv as it
+// is when qemu is "": the machine runs it itself).
+func underQEMU(t *testing.T, root, qemu string, argv ...string) []string {
+	t.Helper()
+	if qemu == "" {
+		return argv
+	}
+	data, err := os.ReadFile(qemu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, ".qemu-static"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return append([]string{"/.qemu-static"}, argv...)
 }

@@ -78,10 +78,7 @@ func TestE2ESlim(t *testing.T) {
 	} {
 		t.Run(c.tag, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "slim")
-			code, stdout, stderr := scratchpack(t, "slim", "--certs", "never", "oci:"+layout+":"+c.tag, "-o", "oci:"+out+":latest")
-			if code != 0 {
-				t.Fatalf("slim: exit %d\n%s", code, stderr)
-			}
+			stdout, stderr := slimOK(t, "slim", "--certs", "never", "oci:"+layout+":"+c.tag, "-o", "oci:"+out+":latest")
 			digest := strings.TrimSpace(stdout)
 			if again := buildDigestOf(t, "slim", "--certs", "never", "oci:"+layout+":"+c.tag, "-o", "oci:"+filepath.Join(t.TempDir(), "again")); again != digest {
 				t.Errorf("slimming twice gave %s, then %s", digest, again)
@@ -170,6 +167,16 @@ func TestE2ESlim(t *testing.T) {
 	if !maps.Equal(snap, treeSnapshot(t, existing)) {
 		t.Error("the refused slim changed the existing output")
 	}
+}
+
+// slimOK runs scratchpack with args (a slim command) and fails t unless it exits 0.
+func slimOK(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
+	code, stdout, stderr := scratchpack(t, args...)
+	if code != 0 {
+		t.Fatalf("scratchpack %q: exit %d\n%s", args, code, stderr)
+	}
+	return stdout, stderr
 }
 
 // buildDigestOf runs a scratchpack command that prints one digest.
@@ -277,10 +284,7 @@ func TestE2ESlimRedis(t *testing.T) {
 	tool("umoci", "config", "--image", layout+":root", "--tag", "redis", "--config.cmd", "/bin/sh", "--config.cmd", "-c", "--config.cmd", line)
 
 	out := filepath.Join(dir, "slim")
-	code, _, stderr := scratchpack(t, "slim", "--certs", "never", "oci:"+layout+":redis", "-o", "oci:"+out+":latest")
-	if code != 0 {
-		t.Fatalf("slim: exit %d\n%s", code, stderr)
-	}
+	_, stderr := slimOK(t, "slim", "--certs", "never", "oci:"+layout+":redis", "-o", "oci:"+out+":latest")
 	if !strings.Contains(stderr, "kept /bin/sh /usr/bin/redis-server:") {
 		t.Errorf("slim did not say it kept the shell and the server:\n%s", stderr)
 	}
@@ -373,28 +377,14 @@ func umociAddLayer(t *testing.T, layout, from, to string, files, caps map[string
 // an image of nginx has), serving its default site with --keep of the docroot. The nginx rule follows the
 // configuration's include and load_module lines; the slim image answers HTTP as the source would.
 func TestE2ESlimNginx(t *testing.T) {
-	needRoot(t)
-	needTools(t, "umoci", "unshare", "mount")
-	if l, err := net.Listen("tcp", "127.0.0.1:80"); err != nil {
-		t.Skipf("the default site listens on port 80, which is taken here: %v", err)
-	} else {
-		l.Close()
-	}
-	tree, err := debtree.MakeInstalled("nginx-light")
-	if err != nil {
-		t.Skip(err)
-	}
 	dir := t.TempDir()
-	layout := umociLayout(t, dir, tree, nil)
+	layout, tree := nginxImage(t, dir)
 	umociTool(t)("umoci", "config", "--image", layout+":root", "--tag", "nginx", "--config.cmd", "nginx", "--config.cmd", "-g",
 		"--config.cmd", "daemon off;", "--config.exposedports", "80/tcp", "--config.stopsignal", "SIGQUIT")
 
 	out := filepath.Join(dir, "slim")
 	args := []string{"slim", "--certs", "never", "--keep", "/var/www/html", "oci:" + layout + ":nginx"}
-	code, stdout, stderr := scratchpack(t, append(args, "-o", "oci:"+out+":latest")...)
-	if code != 0 {
-		t.Fatalf("slim: exit %d\n%s", code, stderr)
-	}
+	stdout, stderr := slimOK(t, append(args, "-o", "oci:"+out+":latest")...)
 	for _, want := range []string{"nginx: /usr/sbin/nginx: kept", "serves /var/www/html: not kept"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("slim's notes have no %q:\n%s", want, stderr)
@@ -432,6 +422,25 @@ func TestE2ESlimNginx(t *testing.T) {
 			t.Errorf("nginx under podman served %q", body)
 		}
 	}
+}
+
+// nginxImage packs the installed Debian 12 root with nginx-light into an OCI layout under dir with umoci
+// (tag root) and returns the layout and the root. It skips when port 80, where the default site listens, is
+// taken.
+func nginxImage(t *testing.T, dir string) (layout, tree string) {
+	t.Helper()
+	needRoot(t)
+	needTools(t, "umoci", "unshare", "mount")
+	if l, err := net.Listen("tcp", "127.0.0.1:80"); err != nil {
+		t.Skipf("the default site listens on port 80, which is taken here: %v", err)
+	} else {
+		l.Close()
+	}
+	tree, err := debtree.MakeInstalled("nginx-light")
+	if err != nil {
+		t.Skip(err)
+	}
+	return umociLayout(t, dir, tree, nil), tree
 }
 
 // sizeRatio is the bytes of the regular files under root as a part of those under source; it logs both.
@@ -560,10 +569,7 @@ func TestE2ESlimSQLite(t *testing.T) {
 	umociTool(t)("umoci", "config", "--image", layout+":root", "--tag", "sqlite", "--config.entrypoint", "docker-entrypoint.sh",
 		"--config.cmd", "select text from greetings;", "--config.volume", "/data", "--config.workingdir", "/data")
 	out := filepath.Join(dir, "slim")
-	code, _, stderr := scratchpack(t, "slim", "--certs", "never", "oci:"+layout+":sqlite", "-o", "oci:"+out+":latest")
-	if code != 0 {
-		t.Fatalf("slim: exit %d\n%s", code, stderr)
-	}
+	_, stderr := slimOK(t, "slim", "--certs", "never", "oci:"+layout+":sqlite", "-o", "oci:"+out+":latest")
 	if !strings.Contains(stderr, "kept /usr/local/bin/docker-entrypoint.sh /usr/bin/sqlite3:") {
 		t.Errorf("slim did not follow the entrypoint script to sqlite3:\n%s", stderr)
 	}
@@ -620,10 +626,7 @@ func TestE2ESlimPlatforms(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "slim")
-	code, stdout, stderr := scratchpack(t, "slim", "--certs", "never", "oci:"+multi+":jq", "-o", "oci:"+out+":latest")
-	if code != 0 {
-		t.Fatalf("slim: exit %d\n%s", code, stderr)
-	}
+	stdout, stderr := slimOK(t, "slim", "--certs", "never", "oci:"+multi+":jq", "-o", "oci:"+out+":latest")
 	for _, want := range []string{"linux/amd64: kept /usr/bin/jq:", "linux/arm64: kept /usr/bin/jq:"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("slim's report has no %q:\n%s", want, stderr)
@@ -649,18 +652,7 @@ func TestE2ESlimPlatforms(t *testing.T) {
 		hostTool(t, "skopeo", "copy", "--override-arch", c.arch, "oci:"+out+":latest", "oci:"+single+":x")
 		b, _ := umociUnpack(t, single+":x")
 		root := filepath.Join(b, "rootfs")
-		argv := []string{"/usr/bin/jq", "-n", "2+2"}
-		if c.qemu != "" {
-			data, err := os.ReadFile(c.qemu)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(root, ".qemu-static"), data, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			argv = append([]string{"/.qemu-static"}, argv...)
-		}
-		if got := mustRunInRoot(t, root, nil, argv...); got != "4\n" {
+		if got := mustRunInRoot(t, root, nil, underQEMU(t, root, c.qemu, "/usr/bin/jq", "-n", "2+2")...); got != "4\n" {
 			t.Errorf("%s: jq of the slim image printed %q", c.arch, got)
 		}
 	}
@@ -670,7 +662,7 @@ func TestE2ESlimPlatforms(t *testing.T) {
 	if _, cfg := skopeoInspect(t, "oci:"+one+":latest"); cfg.Architecture != "arm64" {
 		t.Errorf("--platform linux/arm64 gave an image for %s", cfg.Architecture)
 	}
-	code, _, stderr = scratchpack(t, "slim", "--certs", "never", "oci:"+multi+":jq", "-o", "dir:"+filepath.Join(dir, "tree"))
+	code, _, stderr := scratchpack(t, "slim", "--certs", "never", "oci:"+multi+":jq", "-o", "dir:"+filepath.Join(dir, "tree"))
 	if code == 0 || !strings.Contains(stderr, "--platform") {
 		t.Errorf("a multi-platform source into a directory: exit %d, %s", code, stderr)
 	}
@@ -682,19 +674,9 @@ func TestE2ESlimPlatforms(t *testing.T) {
 // PID 1, as the image's User, with only a loopback interface, its files' owners shifted out of the host's
 // accounts.
 func TestE2ESlimTrace(t *testing.T) {
-	needRoot(t)
-	needTools(t, "umoci", "unshare", "mount", "curl")
-	if l, err := net.Listen("tcp", "127.0.0.1:80"); err != nil {
-		t.Skipf("port 80 is taken here: %v", err)
-	} else {
-		l.Close()
-	}
-	tree, err := debtree.MakeInstalled("nginx-light")
-	if err != nil {
-		t.Skip(err)
-	}
+	needTools(t, "curl")
 	dir := t.TempDir()
-	layout := umociLayout(t, dir, tree, nil)
+	layout, _ := nginxImage(t, dir)
 	tool := umociTool(t)
 	tool("umoci", "config", "--image", layout+":root", "--tag", "nginx", "--config.cmd", "nginx", "--config.cmd", "-g", "--config.cmd", "daemon off;")
 	tool("umoci", "config", "--image", layout+":root", "--tag", "nobody", "--config.user", "nobody", "--config.workingdir", "/tmp",
@@ -702,11 +684,8 @@ func TestE2ESlimTrace(t *testing.T) {
 		`echo "pid=$$ uid=$(id -u) gid=$(id -g) pwd=$(pwd) host=$(cat /proc/sys/kernel/hostname)"; cat /proc/net/dev; stat -c 'owner=%u' /etc/passwd`)
 
 	out := filepath.Join(dir, "slim")
-	code, _, stderr := scratchpack(t, "slim", "--certs", "never", "--trace", "--trace-probe", "curl -sS http://127.0.0.1/ | grep -o 'Welcome to nginx!'",
+	_, stderr := slimOK(t, "slim", "--certs", "never", "--trace", "--trace-probe", "curl -sS http://127.0.0.1/ | grep -o 'Welcome to nginx!'",
 		"oci:"+layout+":nginx", "-o", "oci:"+out+":latest")
-	if code != 0 {
-		t.Fatalf("slim --trace: exit %d\n%s", code, stderr)
-	}
 	if !strings.Contains(stderr, "Welcome to nginx!") || !strings.Contains(stderr, "trace of nginx -g daemon off;") {
 		t.Errorf("the probe did not fetch the page, or the trace said nothing:\n%s", stderr)
 	}
@@ -722,10 +701,7 @@ func TestE2ESlimTrace(t *testing.T) {
 	}
 	stop()
 
-	code, _, stderr = scratchpack(t, "slim", "--certs", "never", "--trace", "oci:"+layout+":nobody", "-o", "oci:"+filepath.Join(dir, "nobody")+":latest")
-	if code != 0 {
-		t.Fatalf("slim --trace: exit %d\n%s", code, stderr)
-	}
+	_, stderr = slimOK(t, "slim", "--certs", "never", "--trace", "oci:"+layout+":nobody", "-o", "oci:"+filepath.Join(dir, "nobody")+":latest")
 	for _, want := range []string{"pid=1 uid=65534 gid=65534 pwd=/tmp host=scratchpack", "lo:", "owner=0"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("the traced workload did not print %q:\n%s", want, stderr)
