@@ -130,7 +130,11 @@ func PlanSlim(r *elfdeps.Resolver, root fs.FS, cf *v1.ConfigFile) SlimPlan {
 	}
 	shellLine = func(line, from string, depth int) {
 		for _, cmd := range commandWords(line) {
-			if shellWords[cmd] || strings.HasPrefix(cmd, "$") || strings.ContainsAny(cmd, "`$()<>*?") {
+			if shellWords[cmd] || runsArgs(cmd) {
+				continue // builtins; "$@" is the command line's, followed by run
+			}
+			if strings.HasPrefix(cmd, "$") || strings.ContainsAny(cmd, "`$()<>*?") {
+				sp.Notes = append(sp.Notes, fmt.Sprintf("%s: the command %q is computed when it runs: not followed (--keep what it runs, or --trace)", from, cmd))
 				continue
 			}
 			if find(cmd) == "" {
@@ -141,7 +145,8 @@ func PlanSlim(r *elfdeps.Resolver, root fs.FS, cf *v1.ConfigFile) SlimPlan {
 		}
 	}
 	argv := append(slices.Clone(c.Entrypoint), c.Cmd...)
-	run := func(argv []string) {
+	var run func(argv []string)
+	run = func(argv []string) {
 		if len(argv) == 0 {
 			return
 		}
@@ -149,6 +154,13 @@ func PlanSlim(r *elfdeps.Resolver, root fs.FS, cf *v1.ConfigFile) SlimPlan {
 		if len(argv) >= 3 && isShellName(path.Base(argv[0])) && argv[1] == "-c" {
 			shellLine(argv[2], "the command line", 0)
 			return
+		}
+		// An entrypoint script that ends in `exec "$@"` runs its arguments: the command is the next program.
+		if p := find(argv[0]); p != "" && len(argv) > 1 && find(argv[1]) != "" {
+			if data, err := readRootFile(r, root, p); err == nil && isShellScript(data) && scriptRunsArgs(data) {
+				run(argv[1:])
+				return
+			}
 		}
 		prog := find(argv[0])
 		interp := prog != "" && isInterpreterName(path.Base(prog))
@@ -200,6 +212,25 @@ func PlanSlim(r *elfdeps.Resolver, root fs.FS, cf *v1.ConfigFile) SlimPlan {
 	slices.Sort(sp.Paths)
 	sp.Paths = slices.Compact(sp.Paths)
 	return sp
+}
+
+// runsArgs reports whether a command word is the script's own arguments ("$@", "$*", "$1").
+func runsArgs(w string) bool {
+	switch w {
+	case "$@", "$*", "$1", "${@}", "${*}", "${1}":
+		return true
+	}
+	return false
+}
+
+// scriptRunsArgs reports whether a shell script runs its arguments as a command (exec "$@").
+func scriptRunsArgs(data []byte) bool {
+	for _, line := range strings.Split(string(data), "\n") {
+		if slices.ContainsFunc(commandWords(line), runsArgs) {
+			return true
+		}
+	}
+	return false
 }
 
 // isInterpreterName reports whether a program's name is one of the interpreters the rules follow scripts of.
