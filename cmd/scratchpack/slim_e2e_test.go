@@ -565,7 +565,7 @@ func TestE2ESlimSQLite(t *testing.T) {
 	dir := t.TempDir()
 	layout := umociLayout(t, dir, tree, nil)
 	umociAddLayer(t, layout, "root", "root", map[string]string{"usr/local/bin/docker-entrypoint.sh": sqliteEntrypoint,
-		"data/README": "the database's volume\n"}, nil)
+		"data/README": "the database's volume\n", "usr/local/bin/run-args.sh": "#!/bin/sh\nset -e\nexec \"$@\"\n"}, nil)
 	umociTool(t)("umoci", "config", "--image", layout+":root", "--tag", "sqlite", "--config.entrypoint", "docker-entrypoint.sh",
 		"--config.cmd", "select text from greetings;", "--config.volume", "/data", "--config.workingdir", "/data")
 	out := filepath.Join(dir, "slim")
@@ -587,6 +587,18 @@ func TestE2ESlimSQLite(t *testing.T) {
 		if err != nil || got != "hello from slim\n" {
 			t.Errorf("podman ran the slim image: %q, %v", got, err)
 		}
+	}
+
+	// An entrypoint that runs its arguments (exec "$@"): the command's first word is the program.
+	umociTool(t)("umoci", "config", "--image", layout+":root", "--tag", "args", "--config.entrypoint", "run-args.sh",
+		"--config.cmd", "sqlite3", "--config.cmd", ":memory:", "--config.cmd", "select 6*7;")
+	args := filepath.Join(dir, "args")
+	if _, stderr := slimOK(t, "slim", "--certs", "never", "oci:"+layout+":args", "-o", "oci:"+args+":latest"); !strings.Contains(stderr, "kept /usr/local/bin/run-args.sh /usr/bin/sqlite3:") {
+		t.Errorf("slim did not take the command run by exec \"$@\":\n%s", stderr)
+	}
+	b, _ = umociUnpack(t, args+":latest")
+	if got := mustRunInRoot(t, filepath.Join(b, "rootfs"), nil, "/usr/local/bin/run-args.sh", "sqlite3", ":memory:", "select 6*7;"); got != "42\n" {
+		t.Errorf("the exec \"$@\" image printed %q", got)
 	}
 }
 
