@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -53,9 +54,8 @@ func (nginxRule) Apply(v View, _ RuleOptions) ([]string, error) {
 			conf = path.Join(n.prefix, conf)
 		}
 		n.confDir = path.Dir(conf)
-		for _, k := range []string{"--pid-path", "--error-log-path", "--http-log-path", "--lock-path", "--http-client-body-temp-path",
-			"--http-proxy-temp-path", "--http-fastcgi-temp-path", "--http-uwsgi-temp-path", "--http-scgi-temp-path"} {
-			if p := args[k]; p != "" {
+		for _, k := range slices.Sorted(maps.Keys(args)) { // the places it writes: --pid-path, --http-*-temp-path...
+			if p := args[k]; strings.HasSuffix(k, "-path") && k != "--conf-path" && k != "--modules-path" && k != "--sbin-path" && path.IsAbs(p) {
 				n.dir(path.Dir(p), "its build's "+k)
 			}
 		}
@@ -83,19 +83,21 @@ func nginxBuildArgs(v View, prog string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The configure arguments are one NUL-terminated string (what `nginx -V` prints after "configure
+	// arguments:"); --conf-path is always among them.
+	i := bytes.Index(data, []byte("--conf-path="))
+	if i < 0 {
+		return nil, nil
+	}
+	line := data[bytes.LastIndexByte(data[:i], 0)+1:]
+	if end := bytes.IndexByte(line, 0); end >= 0 {
+		line = line[:end]
+	}
 	args := map[string]string{}
-	for _, k := range []string{"--prefix", "--conf-path", "--pid-path", "--error-log-path", "--http-log-path", "--lock-path", "--modules-path",
-		"--http-client-body-temp-path", "--http-proxy-temp-path", "--http-fastcgi-temp-path", "--http-uwsgi-temp-path", "--http-scgi-temp-path"} {
-		i := bytes.Index(data, []byte(k+"="))
-		if i < 0 {
-			continue
+	for _, f := range strings.Fields(string(line)) {
+		if k, v, ok := strings.Cut(f, "="); ok && strings.HasPrefix(k, "--") {
+			args[k] = strings.Trim(v, `'"`)
 		}
-		rest := data[i+len(k)+1:]
-		end := bytes.IndexAny(rest, " \x00'\"")
-		if end < 0 {
-			end = len(rest)
-		}
-		args[k] = string(rest[:end])
 	}
 	return args, nil
 }
@@ -160,11 +162,11 @@ func (n *nginxWalk) file(p, why string) error {
 				return err
 			}
 		case d[0] == "load_module":
-			if err := n.glob(n.rel(n.prefix, arg), at, n.module); err != nil {
+			if err := n.glob(n.rel(n.prefix, arg), at, n.readFile); err != nil {
 				return err
 			}
 		case nginxFiles[d[0]] && !strings.Contains(arg, "$") && !strings.HasPrefix(arg, "data:"):
-			if err := n.glob(n.rel(n.confDir, arg), at, n.plain); err != nil {
+			if err := n.glob(n.rel(n.confDir, arg), at, n.readFile); err != nil {
 				return err
 			}
 		case d[0] == "pid" || d[0] == "error_log" || d[0] == "access_log":
@@ -180,7 +182,8 @@ func (n *nginxWalk) file(p, why string) error {
 	return nil
 }
 
-func (n *nginxWalk) module(p, why string) error {
+// readFile adds a file the server reads (a module, with its closure; a certificate), not following its lines.
+func (n *nginxWalk) readFile(p, why string) error {
 	l, err := n.v.Lookup(p)
 	if err != nil || !l.Mode.IsRegular() || n.seen[l.RealPath] {
 		return nil
@@ -188,10 +191,6 @@ func (n *nginxWalk) module(p, why string) error {
 	n.seen[l.RealPath] = true
 	n.files++
 	return n.v.AddRootPath(p, n.origin(why))
-}
-
-func (n *nginxWalk) plain(p, why string) error {
-	return n.module(p, why)
 }
 
 func (n *nginxWalk) rel(dir, p string) string {

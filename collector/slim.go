@@ -107,6 +107,7 @@ func PlanSlim(r *elfdeps.Resolver, root fs.FS, cf *v1.ConfigFile) SlimPlan {
 		return ""
 	}
 	seen := map[string]bool{}
+	execsArgs := map[string]bool{} // shell scripts that run their arguments (exec "$@")
 	var addProgram func(word string, depth int)
 	var shellLine func(line, from string, depth int)
 	addProgram = func(word string, depth int) {
@@ -130,8 +131,12 @@ func PlanSlim(r *elfdeps.Resolver, root fs.FS, cf *v1.ConfigFile) SlimPlan {
 	}
 	shellLine = func(line, from string, depth int) {
 		for _, cmd := range commandWords(line) {
-			if shellWords[cmd] || runsArgs(cmd) {
-				continue // builtins; "$@" is the command line's, followed by run
+			if runsArgs(cmd) {
+				execsArgs[from] = true // the command line's arguments, followed by run
+				continue
+			}
+			if shellWords[cmd] {
+				continue
 			}
 			if strings.HasPrefix(cmd, "$") || strings.ContainsAny(cmd, "`$()<>*?") {
 				sp.Notes = append(sp.Notes, fmt.Sprintf("%s: the command %q is computed when it runs: not followed (--keep what it runs, or --trace)", from, cmd))
@@ -155,14 +160,12 @@ func PlanSlim(r *elfdeps.Resolver, root fs.FS, cf *v1.ConfigFile) SlimPlan {
 			shellLine(argv[2], "the command line", 0)
 			return
 		}
-		// An entrypoint script that ends in `exec "$@"` runs its arguments: the command is the next program.
-		if p := find(argv[0]); p != "" && len(argv) > 1 && find(argv[1]) != "" {
-			if data, err := readRootFile(r, root, p); err == nil && isShellScript(data) && scriptRunsArgs(data) {
-				run(argv[1:])
-				return
-			}
-		}
 		prog := find(argv[0])
+		// An entrypoint script that ends in `exec "$@"` runs its arguments: the command is the next program.
+		if execsArgs[prog] && len(argv) > 1 && find(argv[1]) != "" {
+			run(argv[1:])
+			return
+		}
 		interp := prog != "" && isInterpreterName(path.Base(prog))
 		for _, a := range argv[1:] { // arguments naming files of the image: a script, a configuration
 			if strings.HasPrefix(a, "-") || a == "" {
@@ -219,16 +222,6 @@ func runsArgs(w string) bool {
 	switch w {
 	case "$@", "$*", "$1", "${@}", "${*}", "${1}":
 		return true
-	}
-	return false
-}
-
-// scriptRunsArgs reports whether a shell script runs its arguments as a command (exec "$@").
-func scriptRunsArgs(data []byte) bool {
-	for _, line := range strings.Split(string(data), "\n") {
-		if slices.ContainsFunc(commandWords(line), runsArgs) {
-			return true
-		}
 	}
 	return false
 }
@@ -410,14 +403,24 @@ func Slim(ctx context.Context, s SlimSpec) (*Result, SlimPlan, error) {
 
 // imageEnv is the environment a runtime gives an image's process: its Env over a PATH and HOME.
 func imageEnv(env []string) []string {
-	out := []string{"PATH=" + DefaultPath, "HOME=/root"}
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if i := slices.IndexFunc(out, func(o string) bool { return strings.HasPrefix(o, k+"=") }); i >= 0 {
-			out[i] = kv
-			continue
+	return MergeEnv([]string{"PATH=" + DefaultPath, "HOME=/root"}, env)
+}
+
+// MergeEnv joins environments, K=V each: a later value of a variable replaces an earlier one in place, so
+// that a program's getenv and the PATH lookup of its command agree.
+func MergeEnv(lists ...[]string) []string {
+	var out []string
+	at := map[string]int{}
+	for _, list := range lists {
+		for _, kv := range list {
+			k, _, _ := strings.Cut(kv, "=")
+			if i, ok := at[k]; ok {
+				out[i] = kv
+				continue
+			}
+			at[k] = len(out)
+			out = append(out, kv)
 		}
-		out = append(out, kv)
 	}
 	return out
 }

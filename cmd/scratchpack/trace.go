@@ -97,18 +97,5 @@ func splitCommand(s string) ([]string, error) {
 // --trace-env values. A later value of a variable replaces an earlier one in place, so that the program's
 // getenv and the PATH lookup of the command agree.
 func traceEnv(inherited, image, extra []string) []string {
-	var out []string
-	at := map[string]int{}
-	for _, list := range [][]string{inherited, {"PATH=" + collector.DefaultPath, "HOME=/root", "LANG=C.UTF-8"}, image, extra} {
-		for _, kv := range list {
-			k, _, _ := strings.Cut(kv, "=")
-			if i, ok := at[k]; ok {
-				out[i] = kv
-				continue
-			}
-			at[k] = len(out)
-			out = append(out, kv)
-		}
-	}
-	return out
+	return collector.MergeEnv(inherited, []string{"PATH=" + collector.DefaultPath, "HOME=/root", "LANG=C.UTF-8"}, image, extra)
 }

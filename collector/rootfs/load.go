@@ -154,9 +154,6 @@ func loadImage(ctx context.Context, ref string, o loadOptions) (v1.Image, error)
 		img, err = remoteImage(ctx, ref, platform, o)
 	case strings.HasPrefix(ref, ociPrefix):
 		dir, tag, _ := strings.Cut(strings.TrimPrefix(ref, ociPrefix), ":")
-		if err := onlyRegularFiles("the OCI layout "+ref, dir); err != nil {
-			return nil, err
-		}
 		img, err = layoutImage(ref, dir, tag, platform)
 	case strings.HasPrefix(ref, archivePrefix):
 		file, tag, _ := strings.Cut(strings.TrimPrefix(ref, archivePrefix), ":")
@@ -181,7 +178,8 @@ func loadImage(ctx context.Context, ref string, o loadOptions) (v1.Image, error)
 	return img, nil
 }
 
-func remoteImage(ctx context.Context, ref string, platform v1.Platform, o loadOptions) (v1.Image, error) {
+// remoteDescriptor fetches what a docker:// reference names: an image's manifest or an index.
+func remoteDescriptor(ctx context.Context, ref string, o loadOptions) (*remote.Descriptor, error) {
 	opts := []registry.Option{registry.WithCredentialHelpers(o.helpers)}
 	if o.timeout > 0 {
 		opts = append(opts, registry.WithRequestTimeout(o.timeout))
@@ -193,6 +191,14 @@ func remoteImage(ctx context.Context, ref string, platform v1.Platform, o loadOp
 	desc, err := remote.Get(r, ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	return desc, nil
+}
+
+func remoteImage(ctx context.Context, ref string, platform v1.Platform, o loadOptions) (v1.Image, error) {
+	desc, err := remoteDescriptor(ctx, ref, o)
+	if err != nil {
+		return nil, err
 	}
 	if !desc.MediaType.IsIndex() {
 		img, err := desc.Image()
@@ -210,6 +216,18 @@ func remoteImage(ctx context.Context, ref string, platform v1.Platform, o loadOp
 
 // layoutImage finds the image named tag ("" for the only one) in the OCI layout at dir.
 func layoutImage(ref, dir, tag string, platform v1.Platform) (v1.Image, error) {
+	idx, err := openLayout(ref, dir)
+	if err != nil {
+		return nil, err
+	}
+	return pick(ref, idx, tag, platform, "name one (oci:PATH:TAG) or give the platform")
+}
+
+// openLayout reads the index of the OCI layout at dir, once its files are checked.
+func openLayout(ref, dir string) (v1.ImageIndex, error) {
+	if err := onlyRegularFiles("the OCI layout "+ref, dir); err != nil {
+		return nil, err
+	}
 	// go-containerregistry reads a layout's index, manifests and config whole, whatever their descriptors
 	// say: every file that can be one of those is checked first.
 	if err := smallFiles(ref, dir); err != nil {
@@ -219,7 +237,7 @@ func layoutImage(ref, dir, tag string, platform v1.Platform) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the OCI layout %s: %w", ref, err)
 	}
-	return pick(ref, idx, tag, platform, "name one (oci:PATH:TAG) or give the platform")
+	return idx, nil
 }
 
 // MaxManifestSize and MaxConfigSize bound what is read of an image's index, manifests and config (a 6 GB
@@ -522,17 +540,9 @@ func Platforms(ctx context.Context, ref string, opts ...LoadOption) ([]v1.Platfo
 	}
 	switch {
 	case strings.HasPrefix(ref, dockerPrefix):
-		ropts := []registry.Option{registry.WithCredentialHelpers(o.helpers)}
-		if o.timeout > 0 {
-			ropts = append(ropts, registry.WithRequestTimeout(o.timeout))
-		}
-		r, remoteOpts, err := registry.Ref(ctx, strings.TrimPrefix(ref, dockerPrefix), o.insecure, ropts...)
+		desc, err := remoteDescriptor(ctx, ref, o)
 		if err != nil {
-			return nil, v1.Hash{}, fmt.Errorf("pulling %s: %w", ref, err)
-		}
-		desc, err := remote.Get(r, remoteOpts...)
-		if err != nil {
-			return nil, v1.Hash{}, fmt.Errorf("pulling %s: %w", ref, err)
+			return nil, v1.Hash{}, err
 		}
 		if !desc.MediaType.IsIndex() {
 			return nil, v1.Hash{}, nil
@@ -544,15 +554,9 @@ func Platforms(ctx context.Context, ref string, opts ...LoadOption) ([]v1.Platfo
 		return indexPlatforms(ref, idx)
 	case strings.HasPrefix(ref, ociPrefix):
 		dir, tag, _ := strings.Cut(strings.TrimPrefix(ref, ociPrefix), ":")
-		if err := onlyRegularFiles("the OCI layout "+ref, dir); err != nil {
-			return nil, v1.Hash{}, err
-		}
-		if err := smallFiles(ref, dir); err != nil {
-			return nil, v1.Hash{}, err
-		}
-		idx, err := layout.ImageIndexFromPath(dir)
+		idx, err := openLayout(ref, dir)
 		if err != nil {
-			return nil, v1.Hash{}, fmt.Errorf("reading the OCI layout %s: %w", ref, err)
+			return nil, v1.Hash{}, err
 		}
 		im, err := idx.IndexManifest()
 		if err != nil {
